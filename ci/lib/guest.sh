@@ -1,0 +1,77 @@
+# shellcheck shell=bash
+# Differential guest-test runner, sourced by ci/test and by each suite's
+# tests.sh.  Every guest test runs twice on the same emulator binary, once
+# with -accel tcg,espt=off and once with espt=on; the two console outputs
+# must be identical byte for byte, both runs must exit with the expected
+# status, and the espt=off output must match the test's success pattern.
+#
+# Environment:
+#   QEMU            emulator to run (default: build/bin/qemu-system-arm)
+#   GUEST_OUT       where logs go (default: build/test-output)
+#   GUEST_FILTER    only run tests whose name matches this extended regex
+#   GUEST_NO_ESPT   1: run both passes with plain "-accel tcg" (for QEMU
+#                   binaries without ESPT, while developing a test)
+
+GUEST_ROOT=${GUEST_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+QEMU=${QEMU:-$GUEST_ROOT/build/bin/qemu-system-arm}
+GUEST_OUT=${GUEST_OUT:-$GUEST_ROOT/build/test-output}
+GUEST_PASSED=${GUEST_PASSED:-0}
+GUEST_FAILED=${GUEST_FAILED:-0}
+GUEST_FAILED_NAMES=${GUEST_FAILED_NAMES:-}
+mkdir -p "$GUEST_OUT"
+
+_guest_accel() {
+    if [ "${GUEST_NO_ESPT:-0}" = 1 ]; then
+        echo "tcg"
+    else
+        echo "tcg,espt=$1"
+    fi
+}
+
+# guest_test NAME TIMEOUT_S EXPECT_RC PATTERN -- QEMU ARGS...
+#   NAME       unique test name (letters, digits, '-', '_', '/')
+#   TIMEOUT_S  wall-clock limit for one run
+#   EXPECT_RC  exit status QEMU must return in both runs
+#   PATTERN    extended regex that the output must contain (e.g. '^PASS')
+# The output must not contain a line starting with FAIL.
+guest_test() {
+    local name=$1 timeout_s=$2 expect_rc=$3 pattern=$4
+    shift 4
+    [ "$1" = "--" ] && shift
+    if [ -n "${GUEST_FILTER:-}" ] && ! [[ $name =~ $GUEST_FILTER ]]; then
+        return 0
+    fi
+    local base="$GUEST_OUT/${name//\//_}" mode rc ok=1 why=""
+    local -A rcs
+    for mode in off on; do
+        timeout --kill-after=10 "$timeout_s" "$QEMU" "$@" \
+            -accel "$(_guest_accel "$mode")" \
+            </dev/null >"$base.$mode.log" 2>"$base.$mode.err"
+        rc=$?
+        rcs[$mode]=$rc
+        if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+            ok=0; why="$why espt=$mode timed out after ${timeout_s}s;"
+        elif [ "$rc" -ne "$expect_rc" ]; then
+            ok=0; why="$why espt=$mode exited $rc (expected $expect_rc);"
+        fi
+    done
+    if ! cmp -s "$base.off.log" "$base.on.log"; then
+        ok=0; why="$why outputs differ (diff $base.off.log $base.on.log);"
+    fi
+    if ! grep -Eq -- "$pattern" "$base.off.log"; then
+        ok=0; why="$why output lacks /$pattern/;"
+    fi
+    if grep -q '^FAIL' "$base.off.log" "$base.on.log"; then
+        ok=0; why="$why a FAIL line was printed;"
+    fi
+    if [ $ok = 1 ]; then
+        GUEST_PASSED=$((GUEST_PASSED + 1))
+        echo "ok   guest/$name (espt=off rc=${rcs[off]}, espt=on rc=${rcs[on]}, identical output)"
+    else
+        GUEST_FAILED=$((GUEST_FAILED + 1))
+        GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES guest/$name"
+        echo "FAIL guest/$name:$why"
+        echo "  --- last lines of espt=off / espt=on output:"
+        tail -n 5 "$base.off.log" "$base.on.log" "$base.on.err" 2>/dev/null | sed 's/^/  /'
+    fi
+}

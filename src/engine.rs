@@ -1,0 +1,881 @@
+//! The engine: vCPUs and their slots, fills, invalidation, write
+//! protection and the host's mapping limit.
+//!
+//! Where DESIGN.md's invariants live:
+//! 1. writable only if the soft TLB says a store goes straight to RAM:
+//!    [`Engine::fill`] maps with exactly the protection QEMU passes, and
+//!    [`Engine::protect_host_range`] downgrades every shadow of a page
+//!    through the reverse map, in every slot of every vCPU;
+//! 2. mapped only while the translation is current: the flushes below,
+//!    with large guest pages tracked per slot ([`SlotMap::record_large`])
+//!    so that a page flush anywhere in one drops all of it;
+//! 3. guard space between slots: [`crate::region`];
+//! 4. nothing lost: every refusal returns an error the caller turns into
+//!    "stay on the slow path", and [`Engine::check`] refuses what cannot
+//!    be served before anything is set up;
+//! 5. host limits: the VMA budget, enforced before every mapping call
+//!    ([`Inner::make_room`]).
+//!
+//! Concurrency: one mutex guards the book-keeping.  Slot tables are
+//! written only for the vCPU whose operation it is, which QEMU runs on
+//! that vCPU's thread; other threads (write protection, RAM removal, the
+//! reclaimer) change mappings, never tables.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use crate::abi::{EsptSlotTable, EsptStats};
+use crate::error::{Error, Result};
+use crate::fault;
+use crate::host;
+use crate::ram::{RamBlock, RamBlocks};
+use crate::reclaim::{ReclaimQueue, RetiredSlot};
+use crate::region::Region;
+use crate::sites;
+use crate::slot::{consecutive_runs, Mapping, SlotMap};
+use crate::stats::{bump, Counters};
+use crate::sys;
+use crate::types::{
+    GuestPage, HostPage, IdxMap, MmuIdx, Prot, SlotId, MAX_LARGE_PAGE, PAGE_SIZE, SLOT_SPAN,
+};
+
+/// Slots each vCPU may hold at once, for the default pool size.  An ARM
+/// vCPU uses at most three mmu indexes at a time (EL0, EL1, EL1 with PAN);
+/// a full set can wait for the reclaimer while a fresh set is in use, so
+/// twice that, rounded up to 8.  A slot costs 8 GiB of address space and
+/// no memory, so being generous is cheap.
+pub const SLOTS_PER_VCPU: u32 = 8;
+/// Extra slots so that a burst of flushes does not stall on reclaiming.
+pub const SPARE_SLOTS: u32 = 8;
+/// 4096 slots of 8 GiB are 32 TiB, a quarter of the x86_64 user space.
+pub const MAX_SLOTS: u32 = 4096;
+pub const MAX_VCPUS: u32 = 512;
+/// Range flushes longer than this retire the whole slot: dropping pages
+/// one run at a time costs more than refilling what the vCPU still uses.
+pub const FLUSH_RANGE_MAX_PAGES: u64 = 64;
+/// Mappings kept free for the rest of QEMU (thread stacks, RAM blocks,
+/// libraries loaded later) below `vm.max_map_count`.
+pub const VMA_MARGIN_MIN: u64 = 4096;
+
+/// Engine parameters (see `EsptConfig` in the contract header).
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub nb_vcpus: u32,
+    pub nb_mmu_idx: u32,
+    pub guest_page_bits: u32,
+    /// 0: a default from `nb_vcpus`.
+    pub nb_slots: u32,
+    /// 0: from `vm.max_map_count`.
+    pub vma_budget: u64,
+}
+
+impl Config {
+    pub fn new(nb_vcpus: u32) -> Self {
+        Config {
+            nb_vcpus,
+            nb_mmu_idx: MmuIdx::COUNT as u32,
+            guest_page_bits: crate::types::PAGE_BITS,
+            nb_slots: 0,
+            vma_budget: 0,
+        }
+    }
+
+    /// Slots in the region, the always-empty slot 0 included.
+    pub fn slots(&self) -> u32 {
+        if self.nb_slots != 0 {
+            return self.nb_slots;
+        }
+        (1 + self.nb_vcpus.saturating_mul(SLOTS_PER_VCPU) + SPARE_SLOTS).min(MAX_SLOTS)
+    }
+}
+
+/// The per-vCPU table that translated code reads: one slot base per mmu
+/// index.  Owned by QEMU (or a test); the engine only stores into it.
+pub struct SlotTable(NonNull<EsptSlotTable>);
+
+// SAFETY: the table is accessed through atomics only (see `cell`).
+unsafe impl Send for SlotTable {}
+// SAFETY: as above.
+unsafe impl Sync for SlotTable {}
+
+impl SlotTable {
+    /// # Safety
+    /// `table` must stay valid until the vCPU is destroyed, and only the
+    /// engine may write to it meanwhile.
+    pub unsafe fn from_raw(table: *mut EsptSlotTable) -> Option<Self> {
+        NonNull::new(table).map(SlotTable)
+    }
+
+    fn cell(&self, idx: MmuIdx) -> &AtomicU64 {
+        // SAFETY: the table is valid (from_raw's contract); AtomicU64 has
+        // the layout of u64, and translated code only reads it.
+        unsafe {
+            &*(std::ptr::addr_of_mut!((*self.0.as_ptr()).base[idx.index()]) as *const AtomicU64)
+        }
+    }
+
+    fn set(&self, idx: MmuIdx, base: usize) {
+        self.cell(idx).store(base as u64, Ordering::Release);
+    }
+
+    /// The slot base translated code uses for `idx`.
+    pub fn get(&self, idx: MmuIdx) -> usize {
+        self.cell(idx).load(Ordering::Acquire) as usize
+    }
+}
+
+/// QEMU's cpu_index.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct VcpuId(pub u32);
+
+#[derive(Debug)]
+struct Live {
+    vcpu: VcpuId,
+    idx: MmuIdx,
+    map: SlotMap,
+    last_used: u64,
+}
+
+#[derive(Debug)]
+enum SlotState {
+    /// Slot 0: never mapped, the target of unfilled table entries.
+    Empty,
+    Free,
+    Live(Live),
+    /// Unreachable, waiting for the reclaimer.
+    Retired,
+}
+
+struct VcpuState {
+    table: SlotTable,
+    slots: [Option<SlotId>; MmuIdx::COUNT],
+}
+
+struct State {
+    ram: RamBlocks,
+    slots: Vec<SlotState>,
+    free: Vec<SlotId>,
+    vcpus: BTreeMap<VcpuId, VcpuState>,
+    /// Host page of guest RAM -> the shadow pages mirroring it.
+    rmap: HashMap<HostPage, Vec<(SlotId, GuestPage)>>,
+    /// VMAs of all live and retired slots.
+    vmas: u64,
+    pages_now: u64,
+    clock: u64,
+}
+
+impl State {
+    fn live(&self, slot: SlotId) -> Option<&Live> {
+        match &self.slots[slot.index()] {
+            SlotState::Live(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    fn live_mut(&mut self, slot: SlotId) -> &mut Live {
+        match &mut self.slots[slot.index()] {
+            SlotState::Live(l) => l,
+            s => panic!("{slot:?} is not live: {s:?}"),
+        }
+    }
+
+    fn vcpu(&self, id: VcpuId) -> Result<&VcpuState> {
+        self.vcpus.get(&id).ok_or(Error::OutOfRange {
+            what: "vCPU (not created)",
+            value: id.0.into(),
+            max: 0,
+        })
+    }
+
+    fn rmap_remove(&mut self, host: HostPage, slot: SlotId, page: GuestPage) {
+        if let Some(v) = self.rmap.get_mut(&host) {
+            v.retain(|&(s, p)| (s, p) != (slot, page));
+            if v.is_empty() {
+                self.rmap.remove(&host);
+            }
+        }
+    }
+}
+
+struct Inner {
+    region: Region,
+    state: Mutex<State>,
+    queue: ReclaimQueue,
+    counters: Counters,
+    budget: u64,
+    max_map_count: u64,
+}
+
+/// One ESPT engine: a region, its slots and the vCPUs using them.
+pub struct Engine {
+    inner: Arc<Inner>,
+    reclaimer: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Checks that the host and `config` can be served, without side
+    /// effects.
+    pub fn check(config: &Config) -> Result<()> {
+        let (arch, os) = host::this_host();
+        host::check_host(&arch, &os)?;
+        host::check_host_page_size(sys::host_page_size())?;
+        host::check_guest_page_bits(config.guest_page_bits)?;
+        let range = |what, value: u64, max: u64| {
+            if value == 0 || value > max {
+                Err(Error::OutOfRange { what, value, max })
+            } else {
+                Ok(())
+            }
+        };
+        range("nb_vcpus", config.nb_vcpus.into(), MAX_VCPUS.into())?;
+        range("nb_mmu_idx", config.nb_mmu_idx.into(), MmuIdx::COUNT as u64)?;
+        range("nb_slots", config.slots().into(), MAX_SLOTS.into())?;
+        if config.slots() < 2 {
+            return Err(Error::OutOfRange {
+                what: "nb_slots (needs 2 or more)",
+                value: config.slots().into(),
+                max: MAX_SLOTS.into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Reserves the region, installs the fault handler and starts the
+    /// reclaimer.
+    pub fn new(config: Config) -> Result<Engine> {
+        Engine::check(&config)?;
+        let nb_slots = config.slots();
+        let region = Region::reserve(nb_slots)?;
+        fault::install().map_err(Error::Signal)?;
+        // The handler must find the site table without allocating.
+        sites::global();
+        if !fault::add_region(region.base(), region.size() as usize) {
+            return Err(Error::OutOfRange {
+                what: "ESPT engines in one process",
+                value: 17,
+                max: 16,
+            });
+        }
+        let max_map_count = host::max_map_count();
+        let budget = if config.vma_budget != 0 {
+            config.vma_budget
+        } else {
+            let margin = VMA_MARGIN_MIN.max(max_map_count / 16);
+            max_map_count.saturating_sub(host::current_map_count() + margin)
+        };
+        let mut slots = Vec::with_capacity(nb_slots as usize);
+        slots.push(SlotState::Empty);
+        slots.extend((1..nb_slots).map(|_| SlotState::Free));
+        let state = State {
+            ram: RamBlocks::default(),
+            slots,
+            free: (1..nb_slots).rev().map(SlotId::new).collect(),
+            vcpus: BTreeMap::new(),
+            rmap: HashMap::new(),
+            vmas: 0,
+            pages_now: 0,
+            clock: 0,
+        };
+        let inner = Arc::new(Inner {
+            region,
+            state: Mutex::new(state),
+            queue: ReclaimQueue::default(),
+            counters: Counters::default(),
+            budget,
+            max_map_count,
+        });
+        let worker = inner.clone();
+        let reclaimer = std::thread::Builder::new()
+            .name("espt-reclaim".into())
+            .spawn(move || worker.reclaim_loop())
+            .map_err(Error::Thread)?;
+        log::info!(
+            "espt: region {:#x}+{:#x}, {} slots, VMA budget {}",
+            inner.region.base(),
+            inner.region.size(),
+            nb_slots,
+            budget
+        );
+        Ok(Engine {
+            inner,
+            reclaimer: Some(reclaimer),
+        })
+    }
+
+    pub fn region_base(&self) -> usize {
+        self.inner.region.base()
+    }
+
+    pub fn region_size(&self) -> u64 {
+        self.inner.region.size()
+    }
+
+    /// Host address of `slot`'s first byte.
+    pub fn slot_base(&self, slot: SlotId) -> usize {
+        self.inner.region.slot_base(slot)
+    }
+
+    pub fn vma_budget(&self) -> u64 {
+        self.inner.budget
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.lock()
+    }
+
+    pub fn register_ram(&self, host: usize, len: u64, fd: i32, fd_offset: u64) -> Result<()> {
+        self.lock().ram.register(RamBlock {
+            host,
+            len,
+            fd,
+            fd_offset,
+        })
+    }
+
+    /// Forgets a RAM block after dropping every shadow page of it.
+    pub fn unregister_ram(&self, host: usize) {
+        let mut st = self.lock();
+        let Some(block) = st.ram.block_of(host).copied() else {
+            return;
+        };
+        let in_block =
+            |h: &HostPage| h.addr() >= block.host && ((h.addr() - block.host) as u64) < block.len;
+        let targets: Vec<(SlotId, GuestPage)> = st
+            .rmap
+            .iter()
+            .filter(|(h, _)| in_block(h))
+            .flat_map(|(_, v)| v.iter().copied())
+            .collect();
+        self.inner.unmap_targets(&mut st, targets);
+        st.ram.unregister(block.host);
+    }
+
+    /// Adds a vCPU; every entry of its table points at the empty slot.
+    pub fn create_vcpu(&self, id: VcpuId, table: SlotTable) -> Result<()> {
+        let mut st = self.lock();
+        if st.vcpus.contains_key(&id) {
+            return Err(Error::VcpuExists(id.0));
+        }
+        let empty = self.inner.region.slot_base(SlotId::EMPTY);
+        for i in 0..MmuIdx::COUNT {
+            table.set(MmuIdx::new(i as u32).expect("index in range"), empty);
+        }
+        st.vcpus.insert(
+            id,
+            VcpuState {
+                table,
+                slots: [None; MmuIdx::COUNT],
+            },
+        );
+        Ok(())
+    }
+
+    /// Removes a vCPU; its table is not touched afterwards.
+    pub fn destroy_vcpu(&self, id: VcpuId) {
+        let mut st = self.lock();
+        if let Ok(v) = st.vcpu(id) {
+            let slots: Vec<SlotId> = v.slots.iter().flatten().copied().collect();
+            for s in slots {
+                self.inner.retire(&mut st, s);
+            }
+        }
+        st.vcpus.remove(&id);
+    }
+
+    /// Mirrors the guest page holding `va`, for `idx`, onto the guest RAM
+    /// QEMU maps at `host`, with `prot_bits` (`ESPT_PROT_*`).  `large_size`
+    /// is the size of the guest mapping the page belongs to.
+    ///
+    /// An error means the page stays on the slow path, which is always
+    /// correct; [`Error::VmaBudget`] and [`Error::Map`] are counted as
+    /// refused fills.
+    pub fn fill(
+        &self,
+        vcpu: VcpuId,
+        idx: MmuIdx,
+        va: u64,
+        large_size: u64,
+        host: usize,
+        prot_bits: u32,
+    ) -> Result<()> {
+        let Some(prot) = Prot::from_bits(prot_bits) else {
+            return Ok(());
+        };
+        let page = GuestPage::containing(va)?;
+        let hp = HostPage::containing(host);
+        let mut st = self.lock();
+        let backing = st.ram.backing(hp)?;
+        let slot = self.inner.slot_for(&mut st, vcpu, idx)?;
+        let existing = st.live_mut(slot).map.get(page).copied();
+        if let Some(m) = existing {
+            if m.host == hp {
+                if m.prot >= prot {
+                    return Ok(());
+                }
+                bump(&self.inner.counters.upgrades);
+                return self.inner.reprotect(&mut st, slot, page, prot);
+            }
+            // A different page than the soft TLB now says: replace it.
+            self.inner.unmap_pages(&mut st, slot, &[page]);
+        }
+        let m = Mapping {
+            host: hp,
+            backing,
+            prot,
+        };
+        loop {
+            let delta = st.live_mut(slot).map.vma_delta_of_insert(page, &m);
+            if st.vmas as i64 + delta <= self.inner.budget as i64 {
+                break;
+            }
+            if !self.inner.make_room(&mut st, vcpu, slot) {
+                bump(&self.inner.counters.fill_refused);
+                return Err(Error::VmaBudget {
+                    budget: self.inner.budget,
+                    max_map_count: self.inner.max_map_count,
+                });
+            }
+        }
+        if large_size > PAGE_SIZE && large_size.is_power_of_two() && large_size <= MAX_LARGE_PAGE {
+            let first = GuestPage::containing(va & !(large_size - 1))?;
+            st.live_mut(slot)
+                .map
+                .record_large(first, large_size / PAGE_SIZE);
+        }
+        if let Err(e) = self
+            .inner
+            .region
+            .map(slot, page, 1, backing.fd, backing.offset, prot)
+        {
+            bump(&self.inner.counters.fill_refused);
+            return Err(Error::Map(e));
+        }
+        self.inner.insert(&mut st, slot, page, m);
+        bump(&self.inner.counters.fills);
+        Ok(())
+    }
+
+    /// Drops everything the vCPU mirrors (cheaply: see [`crate::reclaim`]).
+    pub fn flush_all(&self, vcpu: VcpuId) {
+        self.flush_mmuidx_inner(vcpu, IdxMap::ALL);
+        bump(&self.inner.counters.flush_all);
+    }
+
+    pub fn flush_mmuidx(&self, vcpu: VcpuId, idxmap: IdxMap) {
+        self.flush_mmuidx_inner(vcpu, idxmap);
+        bump(&self.inner.counters.flush_mmuidx);
+    }
+
+    fn flush_mmuidx_inner(&self, vcpu: VcpuId, idxmap: IdxMap) {
+        let mut st = self.lock();
+        for slot in self.inner.slots_of(&st, vcpu, idxmap) {
+            self.inner.retire(&mut st, slot);
+        }
+    }
+
+    /// Drops the page holding `va` and every large page that contains it.
+    pub fn flush_page(&self, vcpu: VcpuId, idxmap: IdxMap, va: u64) {
+        bump(&self.inner.counters.flush_page);
+        let Ok(page) = GuestPage::containing(va) else {
+            return;
+        };
+        let mut st = self.lock();
+        for slot in self.inner.slots_of(&st, vcpu, idxmap) {
+            self.inner.drop_range(&mut st, slot, page, 1);
+        }
+    }
+
+    /// Drops `[va, va + len)` and the large pages overlapping it.
+    pub fn flush_range(&self, vcpu: VcpuId, idxmap: IdxMap, va: u64, len: u64) {
+        bump(&self.inner.counters.flush_range);
+        let Ok(first) = GuestPage::containing(va) else {
+            return;
+        };
+        let end = va.saturating_add(len).min(SLOT_SPAN);
+        let pages = (end.div_ceil(PAGE_SIZE)).saturating_sub(first.number().into());
+        if pages == 0 {
+            return;
+        }
+        let mut st = self.lock();
+        for slot in self.inner.slots_of(&st, vcpu, idxmap) {
+            if pages > FLUSH_RANGE_MAX_PAGES {
+                self.inner.retire(&mut st, slot);
+            } else {
+                self.inner.drop_range(&mut st, slot, first, pages);
+            }
+        }
+    }
+
+    /// Makes every shadow of guest RAM in `[host, host + len)` read-only,
+    /// in every slot of every vCPU.  Callable from any thread.
+    pub fn protect_host_range(&self, host: usize, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let first = HostPage::containing(host);
+        let pages = (host as u64 + len - first.addr() as u64).div_ceil(PAGE_SIZE);
+        let mut st = self.lock();
+        let targets: Vec<(HostPage, SlotId, GuestPage)> = if pages <= st.rmap.len() as u64 {
+            (0..pages)
+                .map(|i| first.plus(i))
+                .filter_map(|h| st.rmap.get(&h).map(|v| (h, v)))
+                .flat_map(|(h, v)| v.iter().map(move |&(s, p)| (h, s, p)))
+                .collect()
+        } else {
+            let end = first.plus(pages);
+            st.rmap
+                .iter()
+                .filter(|(h, _)| **h >= first && **h < end)
+                .flat_map(|(h, v)| v.iter().map(move |&(s, p)| (*h, s, p)))
+                .collect()
+        };
+        for (h, slot, page) in targets {
+            let writable = st
+                .live(slot)
+                .and_then(|l| l.map.get(page))
+                .is_some_and(|m| m.host == h && m.prot.writable());
+            if writable {
+                // A failure already dropped the page, which is as good.
+                let _ = self.inner.reprotect(&mut st, slot, page, Prot::ReadOnly);
+                bump(&self.inner.counters.write_protects);
+            }
+        }
+    }
+
+    /// The engine's counters and gauges, in the contract's layout.
+    pub fn stats(&self) -> EsptStats {
+        let c = self.inner.counters.snapshot();
+        let st = self.lock();
+        EsptStats {
+            fills: c.fills,
+            fill_refused: c.fill_refused,
+            upgrades: c.upgrades,
+            redirects: fault::REDIRECTS.load(Ordering::Relaxed),
+            foreign_faults: fault::FOREIGN.load(Ordering::Relaxed),
+            flush_all: c.flush_all,
+            flush_mmuidx: c.flush_mmuidx,
+            flush_page: c.flush_page,
+            flush_range: c.flush_range,
+            large_page_drops: c.large_page_drops,
+            write_protects: c.write_protects,
+            evictions: c.evictions,
+            slots_retired: c.slots_retired,
+            slots_reclaimed: c.slots_reclaimed,
+            slot_switches: c.slot_switches,
+            sites: sites::global().registered(),
+            pages_mapped_now: st.pages_now,
+            vmas_now: st.vmas,
+            vma_budget: self.inner.budget,
+            slots_total: st.slots.len() as u64,
+            slots_in_use_now: st
+                .slots
+                .iter()
+                .filter(|s| matches!(s, SlotState::Live(_)))
+                .count() as u64,
+            ram_blocks: st.ram.len() as u64,
+        }
+    }
+
+    /// Waits until the reclaimer has cleaned every retired slot (tests,
+    /// benchmarks).
+    pub fn wait_reclaimed(&self) {
+        while !self.inner.queue.is_empty()
+            || self
+                .lock()
+                .slots
+                .iter()
+                .any(|s| matches!(s, SlotState::Retired))
+        {
+            std::thread::yield_now();
+        }
+    }
+
+    /// The slot currently mirroring `idx` for `vcpu`, if any (tests).
+    pub fn slot_of(&self, vcpu: VcpuId, idx: MmuIdx) -> Option<SlotId> {
+        self.lock()
+            .vcpus
+            .get(&vcpu)
+            .and_then(|v| v.slots[idx.index()])
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.inner.queue.stop();
+        if let Some(t) = self.reclaimer.take() {
+            let _ = t.join();
+        }
+        fault::remove_region(self.inner.region.base());
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock aborts in release builds; in tests
+        // the state is still consistent enough to report.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn reclaim_loop(&self) {
+        while let Some(r) = self.queue.pop_wait() {
+            self.clear_retired(r.slot);
+            let mut st = self.lock();
+            self.finish_reclaim(&mut st, r);
+        }
+    }
+
+    fn clear_retired(&self, slot: SlotId) {
+        if let Err(e) = self.region.clear_slot(slot) {
+            // The slot stays unreachable; it is only lost to the pool.
+            log::error!("espt: cannot clear {slot:?}: {e}");
+        }
+    }
+
+    fn finish_reclaim(&self, st: &mut State, r: RetiredSlot) {
+        for (page, m) in r.map.iter() {
+            st.rmap_remove(m.host, r.slot, page);
+        }
+        st.vmas -= r.map.vmas();
+        st.slots[r.slot.index()] = SlotState::Free;
+        st.free.push(r.slot);
+        bump(&self.counters.slots_reclaimed);
+    }
+
+    /// Cleans one retired slot on the calling thread.
+    fn reclaim_now(&self, st: &mut State) -> bool {
+        match self.queue.try_pop() {
+            Some(r) => {
+                self.clear_retired(r.slot);
+                self.finish_reclaim(st, r);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn slots_of(&self, st: &State, vcpu: VcpuId, idxmap: IdxMap) -> Vec<SlotId> {
+        match st.vcpus.get(&vcpu) {
+            Some(v) => idxmap.iter().filter_map(|i| v.slots[i.index()]).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The slot mirroring `idx` for `vcpu`, assigning one if needed.
+    fn slot_for(&self, st: &mut State, vcpu: VcpuId, idx: MmuIdx) -> Result<SlotId> {
+        st.clock += 1;
+        let now = st.clock;
+        if let Some(s) = st.vcpu(vcpu)?.slots[idx.index()] {
+            st.live_mut(s).last_used = now;
+            return Ok(s);
+        }
+        let slot = if let Some(s) = st.free.pop() {
+            s
+        } else if self.reclaim_now(st) {
+            st.free.pop().ok_or(Error::NoSlot)?
+        } else {
+            // Recycle this vCPU's least recently used slot, here and now:
+            // the reclaimer may be busy with other slots.
+            let victim = st
+                .vcpu(vcpu)?
+                .slots
+                .iter()
+                .flatten()
+                .copied()
+                .min_by_key(|s| st.live(*s).map_or(0, |l| l.last_used))
+                .ok_or(Error::NoSlot)?;
+            self.clear_in_place(st, victim);
+            let old = st.live_mut(victim).idx;
+            let empty = self.region.slot_base(SlotId::EMPTY);
+            let v = st.vcpus.get_mut(&vcpu).expect("checked above");
+            v.slots[old.index()] = None;
+            v.table.set(old, empty);
+            bump(&self.counters.evictions);
+            victim
+        };
+        st.slots[slot.index()] = SlotState::Live(Live {
+            vcpu,
+            idx,
+            map: SlotMap::default(),
+            last_used: now,
+        });
+        let base = self.region.slot_base(slot);
+        let v = st.vcpus.get_mut(&vcpu).expect("checked above");
+        v.slots[idx.index()] = Some(slot);
+        v.table.set(idx, base);
+        Ok(slot)
+    }
+
+    /// Hands a live slot to the reclaimer and points its table entry at
+    /// the empty slot: O(1) for the vCPU, whatever the slot holds.
+    fn retire(&self, st: &mut State, slot: SlotId) {
+        let SlotState::Live(live) =
+            std::mem::replace(&mut st.slots[slot.index()], SlotState::Retired)
+        else {
+            return;
+        };
+        let empty = self.region.slot_base(SlotId::EMPTY);
+        if let Some(v) = st.vcpus.get_mut(&live.vcpu) {
+            if v.slots[live.idx.index()] == Some(slot) {
+                v.slots[live.idx.index()] = None;
+                v.table.set(live.idx, empty);
+            }
+        }
+        st.pages_now -= live.map.len() as u64;
+        self.queue.push(RetiredSlot {
+            slot,
+            map: live.map,
+        });
+        bump(&self.counters.slots_retired);
+    }
+
+    /// Empties a live slot where it is, from any thread: its table entry
+    /// stays valid, the vCPU just faults and refills.
+    fn clear_in_place(&self, st: &mut State, slot: SlotId) {
+        self.clear_retired(slot);
+        let map = std::mem::take(&mut st.live_mut(slot).map);
+        for (page, m) in map.iter() {
+            st.rmap_remove(m.host, slot, page);
+        }
+        st.vmas -= map.vmas();
+        st.pages_now -= map.len() as u64;
+    }
+
+    /// Frees mapping budget: reclaims retired slots, then evicts this
+    /// vCPU's least recently used other slot, then the largest slot of any
+    /// vCPU, then `keep` itself.  False when nothing is left to free.
+    fn make_room(&self, st: &mut State, vcpu: VcpuId, keep: SlotId) -> bool {
+        if self.reclaim_now(st) {
+            return true;
+        }
+        bump(&self.counters.evictions);
+        let own_lru = st.vcpus.get(&vcpu).and_then(|v| {
+            v.slots
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|s| *s != keep && st.live(*s).is_some_and(|l| !l.map.is_empty()))
+                .min_by_key(|s| st.live(*s).map_or(0, |l| l.last_used))
+        });
+        if let Some(victim) = own_lru {
+            self.clear_in_place(st, victim);
+            return true;
+        }
+        let largest = (0..st.slots.len())
+            .map(|i| SlotId::new(i as u32))
+            .filter(|s| *s != keep)
+            .filter_map(|s| st.live(s).map(|l| (s, l.map.vmas())))
+            .filter(|(_, v)| *v > 0)
+            .max_by_key(|(_, v)| *v)
+            .map(|(s, _)| s);
+        if let Some(victim) = largest {
+            self.clear_in_place(st, victim);
+            return true;
+        }
+        if st.live(keep).is_some_and(|l| !l.map.is_empty()) {
+            self.clear_in_place(st, keep);
+            return true;
+        }
+        false
+    }
+
+    fn insert(&self, st: &mut State, slot: SlotId, page: GuestPage, m: Mapping) {
+        let map = &mut st.live_mut(slot).map;
+        let before = map.vmas();
+        map.insert(page, m);
+        let after = map.vmas();
+        st.vmas = st.vmas + after - before;
+        st.pages_now += 1;
+        st.rmap.entry(m.host).or_default().push((slot, page));
+    }
+
+    /// Changes the protection of one mirrored page, within the budget.
+    fn reprotect(&self, st: &mut State, slot: SlotId, page: GuestPage, prot: Prot) -> Result<()> {
+        // A protection change splits a run into at most three.
+        if st.vmas + 4 > self.budget {
+            self.unmap_pages(st, slot, &[page]);
+            return Err(Error::VmaBudget {
+                budget: self.budget,
+                max_map_count: self.max_map_count,
+            });
+        }
+        if let Err(e) = self.region.protect(slot, page, 1, prot) {
+            self.unmap_pages(st, slot, &[page]);
+            return Err(Error::Map(e));
+        }
+        let map = &mut st.live_mut(slot).map;
+        let before = map.vmas();
+        map.set_prot(page, prot);
+        let after = map.vmas();
+        st.vmas = st.vmas + after - before;
+        Ok(())
+    }
+
+    /// Drops `[first, first + pages)` of a live slot, widened to the large
+    /// guest pages that overlap it.
+    fn drop_range(&self, st: &mut State, slot: SlotId, first: GuestPage, pages: u64) {
+        let map = &mut st.live_mut(slot).map;
+        let mut victims = map.mapped_in(first, pages);
+        for (lf, ln) in map.large_overlapping(first, pages) {
+            victims.extend(map.mapped_in(lf, ln));
+            map.forget_large(lf);
+            bump(&self.counters.large_page_drops);
+        }
+        victims.sort_unstable();
+        victims.dedup();
+        self.unmap_pages(st, slot, &victims);
+    }
+
+    /// Unmaps pages of a live slot.  Punching holes can split VMAs; if that
+    /// would break the budget, or the kernel refuses, the whole slot is
+    /// emptied instead, which only ever reduces mappings.
+    fn unmap_pages(&self, st: &mut State, slot: SlotId, pages: &[GuestPage]) {
+        if pages.is_empty() {
+            return;
+        }
+        let runs = consecutive_runs(pages);
+        if st.vmas + 2 * runs.len() as u64 > self.budget {
+            self.clear_in_place(st, slot);
+            return;
+        }
+        for &(first, n) in &runs {
+            if self.region.unmap(slot, first, n).is_err() {
+                self.clear_in_place(st, slot);
+                return;
+            }
+        }
+        let map = &mut st.live_mut(slot).map;
+        let before = map.vmas();
+        let removed: Vec<(GuestPage, Mapping)> = pages
+            .iter()
+            .filter_map(|&p| map.remove(p).map(|m| (p, m)))
+            .collect();
+        let after = map.vmas();
+        st.vmas = st.vmas + after - before;
+        st.pages_now -= removed.len() as u64;
+        for (p, m) in removed {
+            st.rmap_remove(m.host, slot, p);
+        }
+    }
+
+    /// Unmaps (slot, page) pairs found through the reverse map, skipping
+    /// slots that are no longer live (the reclaimer owns those).
+    fn unmap_targets(&self, st: &mut State, mut targets: Vec<(SlotId, GuestPage)>) {
+        targets.sort_unstable();
+        let mut i = 0;
+        while i < targets.len() {
+            let slot = targets[i].0;
+            let j = targets[i..]
+                .iter()
+                .position(|t| t.0 != slot)
+                .map_or(targets.len(), |k| i + k);
+            if st.live(slot).is_some() {
+                let pages: Vec<GuestPage> = targets[i..j].iter().map(|t| t.1).collect();
+                self.unmap_pages(st, slot, &pages);
+            }
+            i = j;
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Errors, with messages that say what to do.
+
+use crate::abi::EsptStatus;
+
+/// Everything the engine can refuse or fail at.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "ESPT needs an x86_64 Linux host, this is {arch} {os}; \
+         use -accel tcg,espt=off on this host"
+    )]
+    UnsupportedHost { arch: String, os: String },
+
+    #[error(
+        "the host page size is {0} bytes, ESPT needs 4096-byte host pages; \
+         use -accel tcg,espt=off on this host"
+    )]
+    HostPageSize(usize),
+
+    #[error(
+        "the guest uses {0}-byte pages (e.g. ARMv5 CPUs such as arm926 on \
+         boards with 1 KiB pages), ESPT mirrors 4096-byte pages only; use \
+         -accel tcg,espt=off for this machine"
+    )]
+    GuestPageSize(u64),
+
+    #[error("contract header version {found} does not match the engine's {expected}; rebuild QEMU and the ESPT library together")]
+    AbiVersion { found: u32, expected: u32 },
+
+    #[error("{what} is {value}, the engine supports at most {max}")]
+    OutOfRange {
+        what: &'static str,
+        value: u64,
+        max: u64,
+    },
+
+    #[error(
+        "cannot reserve {size_gib} GiB of host address space for ESPT ({source}); \
+         raise the address-space limit (ulimit -v) or use fewer vCPUs, \
+         or use -accel tcg,espt=off"
+    )]
+    Reserve {
+        size_gib: u64,
+        source: std::io::Error,
+    },
+
+    #[error("cannot install the ESPT fault handler: {0}")]
+    Signal(std::io::Error),
+
+    #[error("ESPT is already initialised")]
+    AlreadyActive,
+
+    #[error("ESPT is not active")]
+    NotActive,
+
+    #[error("guest address {0:#x} is outside the 32-bit guest address space")]
+    GuestAddress(u64),
+
+    #[error("host address {0:#x} is not in any registered guest RAM block")]
+    NotRam(usize),
+
+    #[error("RAM block at {host:#x} (+{len:#x}) overlaps a registered block")]
+    RamOverlap { host: usize, len: u64 },
+
+    #[error("vCPU {0} already exists")]
+    VcpuExists(u32),
+
+    #[error("host mapping limit reached (budget of {budget} mappings, vm.max_map_count {max_map_count})")]
+    VmaBudget { budget: u64, max_map_count: u64 },
+
+    #[error("no free slot for this vCPU")]
+    NoSlot,
+
+    #[error("cannot start the ESPT reclaim thread: {0}")]
+    Thread(std::io::Error),
+
+    #[error("host refused a mapping: {0}")]
+    Map(std::io::Error),
+}
+
+impl Error {
+    /// The status code of the C ABI for this error.
+    pub fn status(&self) -> EsptStatus {
+        match self {
+            Error::UnsupportedHost { .. } | Error::HostPageSize(_) => {
+                EsptStatus::ESPT_ERR_UNSUPPORTED_HOST
+            }
+            Error::GuestPageSize(_) | Error::AbiVersion { .. } => {
+                EsptStatus::ESPT_ERR_UNSUPPORTED_GUEST
+            }
+            Error::Reserve { .. } => EsptStatus::ESPT_ERR_RESERVE,
+            Error::Signal(_) | Error::Thread(_) => EsptStatus::ESPT_ERR_SIGNAL,
+            Error::AlreadyActive => EsptStatus::ESPT_ERR_ALREADY_ACTIVE,
+            Error::NotActive => EsptStatus::ESPT_ERR_NOT_ACTIVE,
+            Error::OutOfRange { .. }
+            | Error::GuestAddress(_)
+            | Error::NotRam(_)
+            | Error::RamOverlap { .. }
+            | Error::VcpuExists(_) => EsptStatus::ESPT_ERR_INVALID,
+            Error::VmaBudget { .. } | Error::NoSlot => EsptStatus::ESPT_ERR_LIMIT,
+            Error::Map(_) => EsptStatus::ESPT_ERR_MAP,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,123 @@
+//! The host memory syscalls the engine uses, as thin wrappers.
+//!
+//! Every function that can replace existing mappings is `unsafe`: the
+//! caller must own the address range (it lies inside a reservation the
+//! engine made).  [`crate::region::Region`] is the only caller and checks
+//! bounds before each call.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::ptr;
+
+fn check(ret: *mut libc::c_void) -> io::Result<*mut u8> {
+    if ret == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret.cast())
+    }
+}
+
+fn check_int(ret: libc::c_int) -> io::Result<()> {
+    if ret != 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Reserves `len` bytes of address space that nothing can access and that
+/// costs no memory.
+pub fn reserve(len: usize) -> io::Result<*mut u8> {
+    // SAFETY: a fresh mapping at an address of the kernel's choosing
+    // replaces nothing.
+    check(unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    })
+}
+
+/// Maps `len` bytes of `fd` at `offset` shared at `addr`, replacing what
+/// was there.  `populate` pre-faults the page-table entries so that the
+/// first access does not take a second (minor) fault.
+///
+/// # Safety
+/// `[addr, addr + len)` must lie inside a reservation owned by the caller.
+pub unsafe fn map_shared_fixed(
+    addr: *mut u8,
+    len: usize,
+    fd: RawFd,
+    offset: u64,
+    prot: libc::c_int,
+    populate: bool,
+) -> io::Result<()> {
+    let populate = if populate { libc::MAP_POPULATE } else { 0 };
+    // SAFETY: the caller owns the range, so replacing it harms nobody.
+    let ret = unsafe {
+        libc::mmap(
+            addr.cast(),
+            len,
+            prot,
+            libc::MAP_SHARED | libc::MAP_FIXED | populate,
+            fd,
+            offset as libc::off_t,
+        )
+    };
+    check(ret).map(|_| ())
+}
+
+/// Turns `[addr, addr + len)` back into inaccessible reserved space.
+///
+/// # Safety
+/// `[addr, addr + len)` must lie inside a reservation owned by the caller.
+pub unsafe fn unmap_to_reserved(addr: *mut u8, len: usize) -> io::Result<()> {
+    // SAFETY: the caller owns the range.
+    let ret = unsafe {
+        libc::mmap(
+            addr.cast(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    check(ret).map(|_| ())
+}
+
+/// Changes the protection of `[addr, addr + len)`.
+///
+/// # Safety
+/// `[addr, addr + len)` must lie inside a reservation owned by the caller.
+pub unsafe fn protect(addr: *mut u8, len: usize, prot: libc::c_int) -> io::Result<()> {
+    // SAFETY: the caller owns the range.
+    check_int(unsafe { libc::mprotect(addr.cast(), len, prot) })
+}
+
+/// Gives a reservation back to the kernel.
+///
+/// # Safety
+/// `[addr, addr + len)` must be a whole reservation of the caller that
+/// nothing references any more.
+pub unsafe fn release(addr: *mut u8, len: usize) {
+    // SAFETY: per the contract above.
+    unsafe {
+        libc::munmap(addr.cast(), len);
+    }
+}
+
+/// Host page size.
+pub fn host_page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let v = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if v <= 0 {
+        4096
+    } else {
+        v as usize
+    }
+}
