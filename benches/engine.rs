@@ -1,0 +1,164 @@
+//! Engine micro-benchmarks: `cargo bench --bench engine`.
+//!
+//! Prints a table of what the vCPU pays for a hit, a fill (fault +
+//! redirect + mmap), a slot flush with many pages mapped, and write
+//! protection of a page mirrored in several slots.  Medians of several
+//! repetitions; the machine's own numbers, not a law.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::Instant;
+
+use common::*;
+use espt::abi::{ESPT_PROT_READ, ESPT_PROT_WRITE};
+use espt::engine::{Config, Engine};
+use espt::types::PAGE_SIZE;
+use espt::IdxMap;
+
+const RW: u32 = ESPT_PROT_READ | ESPT_PROT_WRITE;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+fn row(what: &str, value: f64, unit: &str) {
+    println!("| {what:<58} | {value:>10.2} {unit:<5} |");
+}
+
+/// Loads over `len` bytes at stride 64 from `base`, ns per load.
+fn stream(base: usize, len: usize) -> f64 {
+    let start = Instant::now();
+    let mut sum = 0u64;
+    for _ in 0..4 {
+        let mut off = 0;
+        while off < len {
+            // SAFETY: `base..base + len` is mapped readable by the caller.
+            sum = sum.wrapping_add(unsafe { std::ptr::read_volatile((base + off) as *const u64) });
+            off += 64;
+        }
+    }
+    std::hint::black_box(sum);
+    start.elapsed().as_nanos() as f64 / (4 * len / 64) as f64
+}
+
+fn bench_hit() {
+    let pages = 16384u64; // 64 MiB
+    let e = Engine::new(Config::new(1)).unwrap();
+    let ram = GuestRam::new(pages);
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    for p in 0..pages {
+        e.fill(cpu.id, idx(0), p * PAGE_SIZE, PAGE_SIZE, ram.page_addr(p), RW).unwrap();
+    }
+    let len = (pages * PAGE_SIZE) as usize;
+    let shadow = cpu.base(0) as usize;
+    stream(shadow, len);
+    stream(ram.host as usize, len);
+    let s: Vec<f64> = (0..5).map(|_| stream(shadow, len)).collect();
+    let d: Vec<f64> = (0..5).map(|_| stream(ram.host as usize, len)).collect();
+    row("hit: load through a shadow slot, 64 MiB, stride 64", median(s), "ns");
+    row("     same loads through QEMU's own mapping of the RAM", median(d), "ns");
+}
+
+fn bench_fill() {
+    let pages = 2048u64;
+    let e = std::sync::Arc::new(Engine::new(Config::new(1)).unwrap());
+    let ram = std::sync::Arc::new(GuestRam::new(pages));
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    let jit = Jit::new();
+    {
+        let (e, ram, id) = (e.clone(), ram.clone(), cpu.id);
+        on_miss(move |m| {
+            let page = m.va / PAGE_SIZE;
+            e.fill(id, idx(0), m.va, PAGE_SIZE, ram.page_addr(page), RW).unwrap();
+            Some(m.emulate(&ram, page))
+        });
+    }
+    let mut per_fill = Vec::new();
+    let mut per_fault = Vec::new();
+    for _ in 0..5 {
+        e.flush_all(cpu.id);
+        e.wait_reclaimed();
+        let start = Instant::now();
+        for p in 0..pages {
+            jit.load(cpu.base(0), p * PAGE_SIZE, 8).unwrap();
+        }
+        per_fill.push(start.elapsed().as_nanos() as f64 / pages as f64 / 1000.0);
+    }
+    // Faults that are redirected but filled by nobody: the redirect alone.
+    on_miss(|_| Some(0));
+    e.flush_all(cpu.id);
+    for _ in 0..5 {
+        let start = Instant::now();
+        for p in 0..pages {
+            jit.load(cpu.base(0), p * PAGE_SIZE, 8).unwrap();
+        }
+        per_fault.push(start.elapsed().as_nanos() as f64 / pages as f64 / 1000.0);
+    }
+    row("fill: fault + redirect + slow path + mmap, per page", median(per_fill), "us");
+    row("     fault + redirect + slow path alone (no mapping)", median(per_fault), "us");
+}
+
+fn bench_flush() {
+    for pages in [1_000u64, 10_000, 50_000] {
+        let e = Engine::new(Config::new(1)).unwrap();
+        let ram = GuestRam::new(pages);
+        ram.register(&e);
+        let cpu = TestVcpu::new(&e, 0);
+        let (mut vcpu_us, mut reclaim_us) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            // Runs of 8 contiguous pages, scattered: like a guest's
+            // working set, and within the VMA budget at 50k pages.
+            for p in 0..pages {
+                let va = ((p / 8) * 24 + p % 8) * PAGE_SIZE;
+                e.fill(cpu.id, idx(0), va, PAGE_SIZE, ram.page_addr(p), RW).unwrap();
+            }
+            let start = Instant::now();
+            e.flush_mmuidx(cpu.id, IdxMap::ALL);
+            vcpu_us.push(start.elapsed().as_nanos() as f64 / 1000.0);
+            let start = Instant::now();
+            e.wait_reclaimed();
+            reclaim_us.push(start.elapsed().as_nanos() as f64 / 1000.0);
+        }
+        row(&format!("flush a slot holding {pages} pages: cost to the vCPU"), median(vcpu_us), "us");
+        row("     ... reclaimed by the helper thread after", median(reclaim_us), "us");
+    }
+}
+
+fn bench_protect() {
+    for slots in [1u32, 4, 16] {
+        let mut c = Config::new(4);
+        c.nb_slots = 64;
+        let e = Engine::new(c).unwrap();
+        let ram = GuestRam::new(4);
+        ram.register(&e);
+        let cpus: Vec<TestVcpu> = (0..4).map(|i| TestVcpu::new(&e, i)).collect();
+        let mut t = Vec::new();
+        for _ in 0..20 {
+            for s in 0..slots {
+                let cpu = &cpus[(s % 4) as usize];
+                e.fill(cpu.id, idx(s / 4), 0x1000, PAGE_SIZE, ram.page_addr(1), RW).unwrap();
+            }
+            let start = Instant::now();
+            e.protect_host_range(ram.page_addr(1), PAGE_SIZE);
+            t.push(start.elapsed().as_nanos() as f64 / 1000.0);
+        }
+        row(&format!("write-protect a page mirrored in {slots} slot(s)"), median(t), "us");
+    }
+}
+
+fn main() {
+    // `cargo test --benches` runs benches with --test: keep it quick.
+    if std::env::args().any(|a| a == "--test") {
+        return;
+    }
+    println!("| {:<58} | {:>16} |", "operation", "median");
+    println!("|{:-<60}|{:->18}|", "", "");
+    bench_hit();
+    bench_fill();
+    bench_flush();
+    bench_protect();
+}
