@@ -50,7 +50,15 @@ fn bench_hit() {
     ram.register(&e);
     let cpu = TestVcpu::new(&e, 0);
     for p in 0..pages {
-        e.fill(cpu.id, idx(0), p * PAGE_SIZE, PAGE_SIZE, ram.page_addr(p), RW).unwrap();
+        e.fill(
+            cpu.id,
+            idx(0),
+            p * PAGE_SIZE,
+            PAGE_SIZE,
+            ram.page_addr(p),
+            RW,
+        )
+        .unwrap();
     }
     let len = (pages * PAGE_SIZE) as usize;
     let shadow = cpu.base(0) as usize;
@@ -58,8 +66,16 @@ fn bench_hit() {
     stream(ram.host as usize, len);
     let s: Vec<f64> = (0..5).map(|_| stream(shadow, len)).collect();
     let d: Vec<f64> = (0..5).map(|_| stream(ram.host as usize, len)).collect();
-    row("hit: load through a shadow slot, 64 MiB, stride 64", median(s), "ns");
-    row("     same loads through QEMU's own mapping of the RAM", median(d), "ns");
+    row(
+        "hit: load through a shadow slot, 64 MiB, stride 64",
+        median(s),
+        "ns",
+    );
+    row(
+        "     same loads through QEMU's own mapping of the RAM",
+        median(d),
+        "ns",
+    );
 }
 
 fn bench_fill() {
@@ -73,7 +89,8 @@ fn bench_fill() {
         let (e, ram, id) = (e.clone(), ram.clone(), cpu.id);
         on_miss(move |m| {
             let page = m.va / PAGE_SIZE;
-            e.fill(id, idx(0), m.va, PAGE_SIZE, ram.page_addr(page), RW).unwrap();
+            e.fill(id, idx(0), m.va, PAGE_SIZE, ram.page_addr(page), RW)
+                .unwrap();
             Some(m.emulate(&ram, page))
         });
     }
@@ -98,8 +115,16 @@ fn bench_fill() {
         }
         per_fault.push(start.elapsed().as_nanos() as f64 / pages as f64 / 1000.0);
     }
-    row("fill: fault + redirect + slow path + mmap, per page", median(per_fill), "us");
-    row("     fault + redirect + slow path alone (no mapping)", median(per_fault), "us");
+    row(
+        "fill: fault + redirect + slow path + mmap, per page",
+        median(per_fill),
+        "us",
+    );
+    row(
+        "     fault + redirect + slow path alone (no mapping)",
+        median(per_fault),
+        "us",
+    );
 }
 
 fn bench_flush() {
@@ -114,7 +139,8 @@ fn bench_flush() {
             // working set, and within the VMA budget at 50k pages.
             for p in 0..pages {
                 let va = ((p / 8) * 24 + p % 8) * PAGE_SIZE;
-                e.fill(cpu.id, idx(0), va, PAGE_SIZE, ram.page_addr(p), RW).unwrap();
+                e.fill(cpu.id, idx(0), va, PAGE_SIZE, ram.page_addr(p), RW)
+                    .unwrap();
             }
             let start = Instant::now();
             e.flush_mmuidx(cpu.id, IdxMap::ALL);
@@ -123,8 +149,16 @@ fn bench_flush() {
             e.wait_reclaimed();
             reclaim_us.push(start.elapsed().as_nanos() as f64 / 1000.0);
         }
-        row(&format!("flush a slot holding {pages} pages: cost to the vCPU"), median(vcpu_us), "us");
-        row("     ... reclaimed by the helper thread after", median(reclaim_us), "us");
+        row(
+            &format!("flush a slot holding {pages} pages: cost to the vCPU"),
+            median(vcpu_us),
+            "us",
+        );
+        row(
+            "     ... reclaimed by the helper thread after",
+            median(reclaim_us),
+            "us",
+        );
     }
 }
 
@@ -140,13 +174,18 @@ fn bench_protect() {
         for _ in 0..20 {
             for s in 0..slots {
                 let cpu = &cpus[(s % 4) as usize];
-                e.fill(cpu.id, idx(s / 4), 0x1000, PAGE_SIZE, ram.page_addr(1), RW).unwrap();
+                e.fill(cpu.id, idx(s / 4), 0x1000, PAGE_SIZE, ram.page_addr(1), RW)
+                    .unwrap();
             }
             let start = Instant::now();
             e.protect_host_range(ram.page_addr(1), PAGE_SIZE);
             t.push(start.elapsed().as_nanos() as f64 / 1000.0);
         }
-        row(&format!("write-protect a page mirrored in {slots} slot(s)"), median(t), "us");
+        row(
+            &format!("write-protect a page mirrored in {slots} slot(s)"),
+            median(t),
+            "us",
+        );
     }
 }
 

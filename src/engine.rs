@@ -412,10 +412,14 @@ impl Engine {
         let existing = st.live_mut(slot).map.get(page).copied();
         if let Some(m) = existing {
             if m.host == hp {
-                if m.prot >= prot {
+                // Exactly the soft TLB's rights, downgrades included: a
+                // store that faults with espt=off must fault here too.
+                if m.prot == prot {
                     return Ok(());
                 }
-                bump(&self.inner.counters.upgrades);
+                if prot > m.prot {
+                    bump(&self.inner.counters.upgrades);
+                }
                 return self.inner.reprotect(&mut st, slot, page, prot);
             }
             // A different page than the soft TLB now says: replace it.

@@ -264,6 +264,13 @@ pub extern "C" fn espt_site_register(start: usize, len: u32, slow_path: usize) -
 }
 
 #[no_mangle]
+pub extern "C" fn espt_sites_remove(start: usize, len: u64) {
+    if engine().is_some() {
+        sites::global().remove_range(start, len as usize);
+    }
+}
+
+#[no_mangle]
 pub extern "C" fn espt_sites_clear() {
     if engine().is_some() {
         sites::global().clear();

@@ -157,6 +157,34 @@ impl SiteTable {
         None
     }
 
+    /// Forgets the sites that start in `[start, start + len)`: QEMU threw
+    /// away code it had just generated there and will reuse the space.
+    /// Their entries stay allocated (with an empty range) until `clear`.
+    pub fn remove_range(&self, start: usize, len: usize) {
+        if len == 0 {
+            return;
+        }
+        let (lo, hi) = (start as u64, start as u64 + len as u64);
+        let mask = self.capacity - 1;
+        for block in (lo >> BLOCK_BITS)..=((hi - 1) >> BLOCK_BITS) {
+            let mut i = self.home(block);
+            for _ in 0..MAX_PROBES {
+                let e = self.entry(i);
+                let key = e.key.load(Ordering::Acquire);
+                if key == EMPTY {
+                    break;
+                }
+                if key == block + 1 {
+                    let s = e.start.load(Ordering::Relaxed);
+                    if (lo..hi).contains(&s) {
+                        e.end.store(s, Ordering::Release);
+                    }
+                }
+                i = (i + 1) & mask;
+            }
+        }
+    }
+
     /// Forgets every site.  The caller guarantees that no lookup or insert
     /// runs meanwhile (QEMU flushes its code buffer with all vCPUs stopped).
     pub fn clear(&self) {
@@ -221,8 +249,12 @@ mod tests {
         assert_eq!(t.lookup(0x1043), Some(0x9200));
         assert_eq!(t.lookup(0x1044), None);
         assert_eq!(t.registered(), 3);
-        t.clear();
+        t.remove_range(0x1000, 0x10);
         assert_eq!(t.lookup(0x1000), None);
+        assert_eq!(t.lookup(0x1007), None);
+        assert_eq!(t.lookup(0x103c), Some(0x9200));
+        t.clear();
+        assert_eq!(t.lookup(0x103c), None);
         assert!(t.insert(0x1000, 7, 0x9300));
         assert_eq!(t.lookup(0x1003), Some(0x9300));
     }
