@@ -10,7 +10,8 @@ never depend on the Python version):
              vocabulary, sentences, paragraphs (compressors, perl)
   dna.txt    FASTA-like DNA records, 24 MiB (grep)
   doc.xml    a DocBook 5 article: sections, paragraphs, lists, tables,
-             cross references (xsltproc with the DocBook XSL stylesheets)
+             cross references (xsltproc with the DocBook XSL stylesheets);
+             doc-small.xml, the same with a tenth of the sections
 """
 import os
 import sys
@@ -147,6 +148,7 @@ def main():
     text(os.path.join(out, "text.txt"), 16 << 20)
     dna(os.path.join(out, "dna.txt"), 24 << 20)
     doc(os.path.join(out, "doc.xml"), 400)
+    doc(os.path.join(out, "doc-small.xml"), 40)
 
 
 if __name__ == "__main__":
