@@ -41,6 +41,7 @@ same_signature!(
     espt_vcpu_create,
     espt_vcpu_destroy,
     espt_fill,
+    espt_switch_context,
     espt_flush_all,
     espt_flush_mmuidx,
     espt_flush_page,

@@ -43,11 +43,13 @@ use crate::types::{
 };
 
 /// Slots each vCPU may hold at once, for the default pool size.  An ARM
-/// vCPU uses at most three mmu indexes at a time (EL0, EL1, EL1 with PAN);
-/// a full set can wait for the reclaimer while a fresh set is in use, so
-/// twice that, rounded up to 8.  A slot costs 8 GiB of address space and
-/// no memory, so being generous is cheap.
-pub const SLOTS_PER_VCPU: u32 = 8;
+/// vCPU uses two or three mmu indexes per address space (EL0, EL1, EL1
+/// with PAN); keeping the slots of about ten address spaces alive across
+/// context switches covers the runnable processes of a busy guest (more
+/// are recycled least recently used first), and a few more let retired
+/// slots wait for the reclaimer.  A slot costs 8 GiB of address space and
+/// no memory; mappings are bounded by the VMA budget, not by slots.
+pub const SLOTS_PER_VCPU: u32 = 32;
 /// Extra slots so that a burst of flushes does not stall on reclaiming.
 pub const SPARE_SLOTS: u32 = 8;
 /// 4096 slots of 8 GiB are 32 TiB, a quarter of the x86_64 user space.
@@ -131,9 +133,18 @@ impl SlotTable {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct VcpuId(pub u32);
 
+/// A guest address space, as QEMU names it when it switches (the ASID and
+/// whatever else selects the translation regime).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ContextKey(pub u64);
+
+/// The slots of one address space, one per mmu index.
+type SlotSet = [Option<SlotId>; MmuIdx::COUNT];
+
 #[derive(Debug)]
 struct Live {
     vcpu: VcpuId,
+    context: ContextKey,
     idx: MmuIdx,
     map: SlotMap,
     last_used: u64,
@@ -151,7 +162,38 @@ enum SlotState {
 
 struct VcpuState {
     table: SlotTable,
-    slots: [Option<SlotId>; MmuIdx::COUNT],
+    /// The address space running now; its slots are in `slots` and in
+    /// the table.
+    context: ContextKey,
+    slots: SlotSet,
+    /// Address spaces switched away from, kept to switch back to.
+    saved: HashMap<ContextKey, SlotSet>,
+}
+
+impl VcpuState {
+    /// Slots of every address space of this vCPU, for `idxmap`.
+    fn all_slots(&self, idxmap: IdxMap) -> Vec<SlotId> {
+        std::iter::once(&self.slots)
+            .chain(self.saved.values())
+            .flat_map(|set| idxmap.iter().filter_map(|i| set[i.index()]))
+            .collect()
+    }
+
+    /// Forgets `slot` (of `context`, `idx`); points the table entry at the
+    /// empty slot if it was in use.
+    fn detach(&mut self, slot: SlotId, context: ContextKey, idx: MmuIdx, empty: usize) {
+        if context == self.context && self.slots[idx.index()] == Some(slot) {
+            self.slots[idx.index()] = None;
+            self.table.set(idx, empty);
+        } else if let Some(set) = self.saved.get_mut(&context) {
+            if set[idx.index()] == Some(slot) {
+                set[idx.index()] = None;
+            }
+            if set.iter().all(Option::is_none) {
+                self.saved.remove(&context);
+            }
+        }
+    }
 }
 
 struct State {
@@ -367,7 +409,9 @@ impl Engine {
             id,
             VcpuState {
                 table,
+                context: ContextKey::default(),
                 slots: [None; MmuIdx::COUNT],
+                saved: HashMap::new(),
             },
         );
         Ok(())
@@ -377,7 +421,7 @@ impl Engine {
     pub fn destroy_vcpu(&self, id: VcpuId) {
         let mut st = self.lock();
         if let Ok(v) = st.vcpu(id) {
-            let slots: Vec<SlotId> = v.slots.iter().flatten().copied().collect();
+            let slots = v.all_slots(IdxMap::ALL);
             for s in slots {
                 self.inner.retire(&mut st, s);
             }
@@ -460,6 +504,43 @@ impl Engine {
         self.inner.insert(&mut st, slot, page, m);
         bump(&self.inner.counters.fills);
         Ok(())
+    }
+
+    /// The guest switched to address space `key` (an ASID change, which
+    /// QEMU's soft TLB handles with a full flush): keep the slots of the
+    /// address space switched away from, and bring back those of `key`.
+    /// Translations stay current in saved slots because every page and
+    /// range flush applies to the slots of all address spaces.
+    pub fn switch_context(&self, vcpu: VcpuId, key: ContextKey) {
+        let mut st = self.lock();
+        let empty = self.inner.region.slot_base(SlotId::EMPTY);
+        let Some(v) = st.vcpus.get_mut(&vcpu) else {
+            return;
+        };
+        if v.context == key {
+            return;
+        }
+        let old = std::mem::replace(
+            &mut v.slots,
+            v.saved.remove(&key).unwrap_or([None; MmuIdx::COUNT]),
+        );
+        if old.iter().any(Option::is_some) {
+            v.saved.insert(v.context, old);
+        }
+        v.context = key;
+        let bases: Vec<(MmuIdx, usize)> = (0..MmuIdx::COUNT)
+            .map(|i| MmuIdx::new(i as u32).expect("index in range"))
+            .map(|i| {
+                (
+                    i,
+                    v.slots[i.index()].map_or(empty, |s| self.inner.region.slot_base(s)),
+                )
+            })
+            .collect();
+        for (i, base) in bases {
+            v.table.set(i, base);
+        }
+        bump(&self.inner.counters.slot_switches);
     }
 
     /// Drops everything the vCPU mirrors (cheaply: see [`crate::reclaim`]).
@@ -660,11 +741,13 @@ impl Inner {
         }
     }
 
+    /// The slots of every address space of `vcpu` for `idxmap`: guest
+    /// invalidations are not tied to one address space here (QEMU does
+    /// not pass the ASID), so they reach them all.
     fn slots_of(&self, st: &State, vcpu: VcpuId, idxmap: IdxMap) -> Vec<SlotId> {
-        match st.vcpus.get(&vcpu) {
-            Some(v) => idxmap.iter().filter_map(|i| v.slots[i.index()]).collect(),
-            None => Vec::new(),
-        }
+        st.vcpus
+            .get(&vcpu)
+            .map_or_else(Vec::new, |v| v.all_slots(idxmap))
     }
 
     /// The slot mirroring `idx` for `vcpu`, assigning one if needed.
@@ -680,27 +763,29 @@ impl Inner {
         } else if self.reclaim_now(st) {
             st.free.pop().ok_or(Error::NoSlot)?
         } else {
-            // Recycle this vCPU's least recently used slot, here and now:
-            // the reclaimer may be busy with other slots.
+            // Recycle this vCPU's least recently used slot, of any of its
+            // address spaces, here and now: the reclaimer may be busy.
             let victim = st
                 .vcpu(vcpu)?
-                .slots
-                .iter()
-                .flatten()
-                .copied()
+                .all_slots(IdxMap::ALL)
+                .into_iter()
                 .min_by_key(|s| st.live(*s).map_or(0, |l| l.last_used))
                 .ok_or(Error::NoSlot)?;
             self.clear_in_place(st, victim);
-            let old = st.live_mut(victim).idx;
+            let (context, old) = {
+                let l = st.live_mut(victim);
+                (l.context, l.idx)
+            };
             let empty = self.region.slot_base(SlotId::EMPTY);
             let v = st.vcpus.get_mut(&vcpu).expect("checked above");
-            v.slots[old.index()] = None;
-            v.table.set(old, empty);
+            v.detach(victim, context, old, empty);
             bump(&self.counters.evictions);
             victim
         };
+        let context = st.vcpu(vcpu)?.context;
         st.slots[slot.index()] = SlotState::Live(Live {
             vcpu,
+            context,
             idx,
             map: SlotMap::default(),
             last_used: now,
@@ -722,10 +807,7 @@ impl Inner {
         };
         let empty = self.region.slot_base(SlotId::EMPTY);
         if let Some(v) = st.vcpus.get_mut(&live.vcpu) {
-            if v.slots[live.idx.index()] == Some(slot) {
-                v.slots[live.idx.index()] = None;
-                v.table.set(live.idx, empty);
-            }
+            v.detach(slot, live.context, live.idx, empty);
         }
         st.pages_now -= live.map.len() as u64;
         self.queue.push(RetiredSlot {
@@ -756,10 +838,8 @@ impl Inner {
         }
         bump(&self.counters.evictions);
         let own_lru = st.vcpus.get(&vcpu).and_then(|v| {
-            v.slots
-                .iter()
-                .flatten()
-                .copied()
+            v.all_slots(IdxMap::ALL)
+                .into_iter()
                 .filter(|s| *s != keep && st.live(*s).is_some_and(|l| !l.map.is_empty()))
                 .min_by_key(|s| st.live(*s).map_or(0, |l| l.last_used))
         });

@@ -9,7 +9,7 @@ use std::ffi::c_char;
 use std::sync::OnceLock;
 
 use crate::abi::{EsptConfig, EsptSlotTable, EsptStats, EsptStatus, EsptVcpu, ESPT_ABI_VERSION};
-use crate::engine::{Config, Engine, SlotTable, VcpuId};
+use crate::engine::{Config, ContextKey, Engine, SlotTable, VcpuId};
 use crate::error::Error;
 use crate::sites;
 use crate::types::{IdxMap, MmuIdx};
@@ -210,6 +210,15 @@ pub unsafe extern "C" fn espt_fill(
     match result {
         Ok(()) => EsptStatus::ESPT_OK,
         Err(x) => x.status(),
+    }
+}
+
+/// # Safety
+/// `vcpu` must come from `espt_vcpu_create`.
+#[no_mangle]
+pub unsafe extern "C" fn espt_switch_context(vcpu: *mut EsptVcpu, key: u64) {
+    if let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) {
+        e.switch_context(id, ContextKey(key));
     }
 }
 

@@ -38,6 +38,6 @@ pub mod stats;
 pub mod sys;
 pub mod types;
 
-pub use engine::{Config, Engine, SlotTable, VcpuId};
+pub use engine::{Config, ContextKey, Engine, SlotTable, VcpuId};
 pub use error::Error;
 pub use types::{GuestPage, HostPage, IdxMap, MmuIdx, Prot, SlotId};

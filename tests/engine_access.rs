@@ -284,3 +284,46 @@ fn removed_ram_is_no_longer_mirrored() {
         .is_err());
     assert_eq!(e.stats().pages_mapped_now, 0);
 }
+
+#[test]
+fn address_spaces_keep_their_slots_across_switches() {
+    let e = engine(1);
+    let ram = GuestRam::new(8);
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    let jit = Jit::new();
+    on_miss(|_| None);
+    let (a, b) = (espt::ContextKey(1), espt::ContextKey(2));
+    // The same virtual page maps to RAM page 1 in A and 2 in B.
+    e.switch_context(cpu.id, a);
+    e.fill(cpu.id, idx(0), 0x5000, PAGE_SIZE, ram.page_addr(1), RW)
+        .unwrap();
+    e.fill(cpu.id, idx(0), 0x6000, PAGE_SIZE, ram.page_addr(3), RW)
+        .unwrap();
+    e.switch_context(cpu.id, b);
+    assert_eq!(
+        jit.load(cpu.base(0), 0x5000, 8),
+        None,
+        "B does not see A's page"
+    );
+    e.fill(cpu.id, idx(0), 0x5000, PAGE_SIZE, ram.page_addr(2), RW)
+        .unwrap();
+    for _ in 0..3 {
+        e.switch_context(cpu.id, a);
+        assert_eq!(jit.load(cpu.base(0), 0x5000, 8), Some(marker(1)));
+        e.switch_context(cpu.id, b);
+        assert_eq!(jit.load(cpu.base(0), 0x5000, 8), Some(marker(2)));
+    }
+    // A page flush while B runs reaches A's slots too (TLBIMVA with A's
+    // ASID, or TLBIMVAA): QEMU does not say which address space it meant.
+    e.flush_page(cpu.id, espt::IdxMap::ALL, 0x6000);
+    e.switch_context(cpu.id, a);
+    assert_eq!(jit.load(cpu.base(0), 0x6000, 8), None);
+    assert_eq!(jit.load(cpu.base(0), 0x5000, 8), Some(marker(1)));
+    // A full flush (TLBIALL, TLBIASID) empties every address space.
+    e.flush_all(cpu.id);
+    assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None);
+    e.switch_context(cpu.id, b);
+    assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None);
+    assert_eq!(e.stats().slot_switches, 10);
+}

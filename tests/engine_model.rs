@@ -50,6 +50,10 @@ enum Op {
         ram: u64,
         pages: u64,
     },
+    /// The guest switches to address space `ctx` (an ASID change).
+    Switch {
+        ctx: u64,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -62,6 +66,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (1..4u32).prop_map(|idxmap| Op::FlushIdx { idxmap }),
         1 => Just(Op::FlushAll),
         2 => (0..RAM_PAGES, 1..4u64).prop_map(|(ram, pages)| Op::Protect { ram, pages }),
+        2 => (0..3u64).prop_map(|ctx| Op::Switch { ctx }),
     ]
 }
 
@@ -73,19 +78,37 @@ struct Entry {
     large: Option<u32>,
 }
 
-/// What the soft TLB says is mapped, per (idx, vpage).
+/// What the soft TLB says is mapped, per address space: (idx, vpage).
+/// Invalidations reach every address space, as QEMU does not say which.
 #[derive(Default)]
 struct Model {
-    map: HashMap<(u32, u32), Entry>,
+    ctx: u64,
+    maps: HashMap<u64, HashMap<(u32, u32), Entry>>,
 }
 
 impl Model {
+    fn map(&mut self) -> &mut HashMap<(u32, u32), Entry> {
+        self.maps.entry(self.ctx).or_default()
+    }
+
+    fn current(&self, key: &(u32, u32)) -> Option<&Entry> {
+        self.maps.get(&self.ctx).and_then(|m| m.get(key))
+    }
+
     fn drop_page(&mut self, idx: u32, vpage: u32) {
-        // The page, and every page of a large page containing it.
-        let large = self.map.get(&(idx, vpage)).and_then(|e| e.large);
-        self.map.retain(|&(i, v), e| {
-            !(i == idx && (v == vpage || (large.is_some() && e.large == large)))
-        });
+        for map in self.maps.values_mut() {
+            // The page, and every page of a large page containing it.
+            let large = map.get(&(idx, vpage)).and_then(|e| e.large);
+            map.retain(|&(i, v), e| {
+                !(i == idx && (v == vpage || (large.is_some() && e.large == large)))
+            });
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&(u32, u32), &mut Entry) -> bool) {
+        for map in self.maps.values_mut() {
+            map.retain(|k, e| keep(k, e));
+        }
     }
 }
 
@@ -121,7 +144,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 // an old large page stay valid until the guest flushes.
                 e.fill(cpu.id, idx(i), va, size, ram.page_addr(r), prot)
                     .unwrap();
-                model.map.insert(
+                model.map().insert(
                     (i, vpage),
                     Entry {
                         ram: r,
@@ -160,19 +183,24 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::FlushIdx { idxmap } => {
                 e.flush_mmuidx(cpu.id, IdxMap::from_bits(idxmap));
-                model.map.retain(|&(i, _), _| idxmap & (1 << i) == 0);
+                model.retain(|&(i, _), _| idxmap & (1 << i) == 0);
             }
             Op::FlushAll => {
                 e.flush_all(cpu.id);
-                model.map.clear();
+                model.maps.clear();
             }
             Op::Protect { ram: r, pages } => {
                 e.protect_host_range(ram.page_addr(r), pages * PAGE_SIZE);
-                for entry in model.map.values_mut() {
+                model.retain(|_, entry| {
                     if entry.ram >= r && entry.ram < r + pages {
                         entry.write = false;
                     }
-                }
+                    true
+                });
+            }
+            Op::Switch { ctx } => {
+                e.switch_context(cpu.id, espt::ContextKey(ctx));
+                model.ctx = ctx;
             }
         }
         // Invariants: whatever the shadow shows, the model allows.
@@ -180,7 +208,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             for v in 0..VPAGES + 16 {
                 let va = u64::from(v) * PAGE_SIZE;
                 let seen = jit.load(cpu.base(i), va, 8);
-                let expected = model.map.get(&(i, v));
+                let expected = model.current(&(i, v));
                 if let Some(val) = seen {
                     let entry = expected.ok_or_else(|| {
                         TestCaseError::fail(format!("idx {i} page {v} visible but not mapped"))

@@ -119,6 +119,9 @@ resolve() {
     DEST=$CACHE/$KEY
 }
 
+# The package lists in GROUP_DEBS and HOST_DEBS are words (file names
+# without blanks), split on purpose below.
+# shellcheck disable=SC2086
 all_debs() {
     local w
     { printf '%s\n' "$KERNEL_DEB" $HOST_DEBS
@@ -183,6 +186,7 @@ printf '#define STB_IMAGE_IMPLEMENTATION\n#include <stb/stb_image.h>\n' >"$WORK/
 "$TRIPLET-gcc" -E -P -I"$WORK/host/usr/include" "$WORK/stb.c" -o "$WORK/data/stb.i"
 
 # --- one initramfs per workload -------------------------------------------------
+# shellcheck disable=SC2086
 stage() {
     local w=$1 st=$WORK/root-$1 f d
     mkdir -p "$st"

@@ -147,8 +147,8 @@ def main():
     os.makedirs(out, exist_ok=True)
     text(os.path.join(out, "text.txt"), 16 << 20)
     dna(os.path.join(out, "dna.txt"), 24 << 20)
-    doc(os.path.join(out, "doc.xml"), 400)
-    doc(os.path.join(out, "doc-small.xml"), 40)
+    doc(os.path.join(out, "doc.xml"), 160)
+    doc(os.path.join(out, "doc-small.xml"), 16)
 
 
 if __name__ == "__main__":
