@@ -41,6 +41,8 @@ same_signature!(
     espt_vcpu_create,
     espt_vcpu_destroy,
     espt_fill,
+    espt_fill_run,
+    espt_any_mirrored,
     espt_switch_context,
     espt_flush_all,
     espt_flush_mmuidx,

@@ -543,6 +543,124 @@ impl Engine {
         bump(&self.inner.counters.slot_switches);
     }
 
+    /// Mirrors `pages` consecutive guest pages from `va` onto consecutive
+    /// guest RAM from `host`, with one protection, in one host mapping:
+    /// the rest of a large guest page (a 2 MiB block of the kernel's linear
+    /// map, say) on its first fill, instead of one fault and fill per 4 KiB
+    /// page.  QEMU has checked that the whole run is plain RAM with these
+    /// rights.  Pages already mirrored as asked are left alone; the run is
+    /// recorded as part of the large page `large_size` so that a flush of
+    /// any page of it drops it all.  Unlike [`Engine::fill`], it does not
+    /// prefault page-table entries: most of the run may never be touched.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fill_run(
+        &self,
+        vcpu: VcpuId,
+        idx: MmuIdx,
+        va: u64,
+        pages: u64,
+        large_size: u64,
+        host: usize,
+        prot_bits: u32,
+    ) -> Result<()> {
+        let Some(prot) = Prot::from_bits(prot_bits) else {
+            return Ok(());
+        };
+        let first = GuestPage::containing(va)?;
+        if pages == 0 || first.plus(pages - 1).is_none() {
+            return Err(Error::GuestAddress(va + pages * PAGE_SIZE));
+        }
+        let hp = HostPage::containing(host);
+        let mut st = self.lock();
+        let backing = st.ram.backing(hp)?;
+        let last = st.ram.backing(hp.plus(pages - 1))?;
+        if last.fd != backing.fd || last.offset != backing.offset + (pages - 1) * PAGE_SIZE {
+            return Err(Error::NotRam(hp.plus(pages - 1).addr()));
+        }
+        let slot = self.inner.slot_for(&mut st, vcpu, idx)?;
+        // Pages to (re)map: not mirrored exactly like this yet.
+        let todo: Vec<u64> = (0..pages)
+            .filter(|&i| {
+                let page = first.plus(i).expect("checked above");
+                st.live_mut(slot)
+                    .map
+                    .get(page)
+                    .is_none_or(|m| m.host != hp.plus(i) || m.prot != prot)
+            })
+            .collect();
+        if todo.is_empty() {
+            return Ok(());
+        }
+        let stale: Vec<GuestPage> = todo
+            .iter()
+            .map(|&i| first.plus(i).expect("checked above"))
+            .filter(|p| st.live_mut(slot).map.get(*p).is_some())
+            .collect();
+        self.inner.unmap_pages(&mut st, slot, &stale);
+        // Worst case: every run of the todo list is a VMA plus a gap.
+        let runs = consecutive_runs(
+            &todo
+                .iter()
+                .map(|&i| first.plus(i).expect("checked above"))
+                .collect::<Vec<_>>(),
+        );
+        while st.vmas + 2 * runs.len() as u64 > self.inner.budget {
+            if !self.inner.make_room(&mut st, vcpu, slot) {
+                bump(&self.inner.counters.fill_refused);
+                return Err(Error::VmaBudget {
+                    budget: self.inner.budget,
+                    max_map_count: self.inner.max_map_count,
+                });
+            }
+        }
+        if large_size > PAGE_SIZE && large_size.is_power_of_two() && large_size <= MAX_LARGE_PAGE {
+            let lf = GuestPage::containing(va & !(large_size - 1))?;
+            st.live_mut(slot)
+                .map
+                .record_large(lf, large_size / PAGE_SIZE);
+        }
+        for (run_first, n) in runs {
+            let i = u64::from(run_first.number() - first.number());
+            let offset = backing.offset + i * PAGE_SIZE;
+            if let Err(e) = self
+                .inner
+                .region
+                .map_run(slot, run_first, n, backing.fd, offset, prot)
+            {
+                bump(&self.inner.counters.fill_refused);
+                return Err(Error::Map(e));
+            }
+            for k in 0..n {
+                let m = Mapping {
+                    host: hp.plus(i + k),
+                    backing: crate::ram::Backing {
+                        fd: backing.fd,
+                        offset: offset + k * PAGE_SIZE,
+                    },
+                    prot,
+                };
+                self.inner
+                    .insert(&mut st, slot, run_first.plus(k).expect("in range"), m);
+            }
+        }
+        bump(&self.inner.counters.run_fills);
+        Ok(())
+    }
+
+    /// Whether the current address space of `vcpu` mirrors any page of
+    /// `[va, va + len)` for `idx` (QEMU then need not prepare a run fill).
+    pub fn any_mirrored(&self, vcpu: VcpuId, idx: MmuIdx, va: u64, len: u64) -> bool {
+        let Ok(first) = GuestPage::containing(va) else {
+            return false;
+        };
+        let st = self.lock();
+        st.vcpus
+            .get(&vcpu)
+            .and_then(|v| v.slots[idx.index()])
+            .and_then(|s| st.live(s))
+            .is_some_and(|l| l.map.any_in(first, len.div_ceil(PAGE_SIZE)))
+    }
+
     /// Drops everything the vCPU mirrors (cheaply: see [`crate::reclaim`]).
     pub fn flush_all(&self, vcpu: VcpuId) {
         self.flush_mmuidx_inner(vcpu, IdxMap::ALL);
@@ -636,6 +754,7 @@ impl Engine {
         let st = self.lock();
         EsptStats {
             fills: c.fills,
+            run_fills: c.run_fills,
             fill_refused: c.fill_refused,
             upgrades: c.upgrades,
             redirects: fault::REDIRECTS.load(Ordering::Relaxed),

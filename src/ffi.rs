@@ -214,6 +214,44 @@ pub unsafe extern "C" fn espt_fill(
 }
 
 /// # Safety
+/// `vcpu` must come from `espt_vcpu_create`; `host` must be guest RAM.
+#[no_mangle]
+pub unsafe extern "C" fn espt_fill_run(
+    vcpu: *mut EsptVcpu,
+    mmu_idx: u32,
+    vaddr: u64,
+    pages: u64,
+    large_size: u64,
+    host: *mut std::ffi::c_void,
+    prot: u32,
+) -> EsptStatus {
+    let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) else {
+        return EsptStatus::ESPT_ERR_NOT_ACTIVE;
+    };
+    let result = MmuIdx::new(mmu_idx)
+        .and_then(|idx| e.fill_run(id, idx, vaddr, pages, large_size, host as usize, prot));
+    match result {
+        Ok(()) => EsptStatus::ESPT_OK,
+        Err(x) => x.status(),
+    }
+}
+
+/// # Safety
+/// `vcpu` must come from `espt_vcpu_create`.
+#[no_mangle]
+pub unsafe extern "C" fn espt_any_mirrored(
+    vcpu: *mut EsptVcpu,
+    mmu_idx: u32,
+    vaddr: u64,
+    len: u64,
+) -> bool {
+    match (engine(), vcpu_id(vcpu), MmuIdx::new(mmu_idx)) {
+        (Some(e), Some(id), Ok(idx)) => e.any_mirrored(id, idx, vaddr, len),
+        _ => false,
+    }
+}
+
+/// # Safety
 /// `vcpu` must come from `espt_vcpu_create`.
 #[no_mangle]
 pub unsafe extern "C" fn espt_switch_context(vcpu: *mut EsptVcpu, key: u64) {

@@ -99,6 +99,21 @@ impl Region {
         unsafe { sys::map_shared_fixed(addr, len, fd, offset, prot.host_flags(), true) }
     }
 
+    /// Like [`Region::map`], without prefaulting page-table entries.
+    pub fn map_run(
+        &self,
+        slot: SlotId,
+        first: GuestPage,
+        pages: u64,
+        fd: RawFd,
+        offset: u64,
+        prot: Prot,
+    ) -> io::Result<()> {
+        let (addr, len) = self.range(slot, first, pages);
+        // SAFETY: `range` checked the pages lie inside this region's slot.
+        unsafe { sys::map_shared_fixed(addr, len, fd, offset, prot.host_flags(), false) }
+    }
+
     /// Makes `pages` pages from `first` in `slot` fault again.
     pub fn unmap(&self, slot: SlotId, first: GuestPage, pages: u64) -> io::Result<()> {
         let (addr, len) = self.range(slot, first, pages);

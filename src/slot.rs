@@ -135,6 +135,18 @@ impl SlotMap {
             .collect()
     }
 
+    /// Whether any page of `[first, first + pages)` is mirrored.
+    pub fn any_in(&self, first: GuestPage, pages: u64) -> bool {
+        let upper = match first.plus(pages) {
+            Some(e) => Bound::Excluded(e),
+            None => Bound::Unbounded,
+        };
+        self.pages
+            .range((Bound::Included(first), upper))
+            .next()
+            .is_some()
+    }
+
     pub fn record_large(&mut self, first: GuestPage, pages: u64) {
         self.large.insert(first, pages);
     }

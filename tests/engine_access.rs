@@ -327,3 +327,45 @@ fn address_spaces_keep_their_slots_across_switches() {
     assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None);
     assert_eq!(e.stats().slot_switches, 10);
 }
+
+#[test]
+fn a_run_fill_mirrors_a_whole_window_of_a_large_page() {
+    let e = engine(1);
+    let ram = GuestRam::new(64);
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    let jit = Jit::new();
+    on_miss(|_| None);
+    // 16 pages of a 1 MiB section at 0x0010_0000, onto RAM pages 16..32.
+    assert!(!e.any_mirrored(cpu.id, idx(1), 0x10_0000, 16 * PAGE_SIZE));
+    e.fill_run(
+        cpu.id,
+        idx(1),
+        0x10_0000,
+        16,
+        1 << 20,
+        ram.page_addr(16),
+        RO,
+    )
+    .unwrap();
+    assert!(e.any_mirrored(cpu.id, idx(1), 0x10_0000, 16 * PAGE_SIZE));
+    assert!(!e.any_mirrored(cpu.id, idx(1), 0x11_0000, 16 * PAGE_SIZE));
+    for i in 0..16u64 {
+        let va = 0x10_0000 + i * PAGE_SIZE;
+        assert_eq!(jit.load(cpu.base(1), va, 8), Some(marker(16 + i)));
+        assert!(!jit.store(cpu.base(1), va, 8, 0), "read-only run");
+    }
+    let s = e.stats();
+    assert_eq!((s.run_fills, s.pages_mapped_now), (1, 16));
+    // One VMA for the run (plus the gap it splits off).
+    assert_eq!(s.vmas_now, 2);
+    // Part of a large page: a flush of another page of the section drops
+    // the run.
+    e.flush_page(cpu.id, espt::IdxMap::ALL, 0x1f_f000);
+    assert_eq!(jit.load(cpu.base(1), 0x10_0000, 8), None);
+    assert_eq!(e.stats().pages_mapped_now, 0);
+    // A run that is not contiguous guest RAM is refused.
+    assert!(e
+        .fill_run(cpu.id, idx(1), 0x10_0000, 80, 1 << 20, ram.page_addr(0), RO)
+        .is_err());
+}
