@@ -50,6 +50,7 @@ same_signature!(
     espt_flush_range,
     espt_protect_host_range,
     espt_site_register,
+    espt_site_take_patch,
     espt_sites_remove,
     espt_sites_clear,
     espt_region_base,

@@ -770,6 +770,7 @@ impl Engine {
             slots_reclaimed: c.slots_reclaimed,
             slot_switches: c.slot_switches,
             sites: sites::global().registered(),
+            sites_demoted: sites::global().demoted(),
             pages_mapped_now: st.pages_now,
             vmas_now: st.vmas,
             vma_budget: self.inner.budget,

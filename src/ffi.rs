@@ -306,8 +306,37 @@ pub unsafe extern "C" fn espt_protect_host_range(host: *mut std::ffi::c_void, le
 }
 
 #[no_mangle]
-pub extern "C" fn espt_site_register(start: usize, len: u32, slow_path: usize) -> bool {
-    engine().is_some() && sites::global().insert(start, len, slow_path)
+pub extern "C" fn espt_site_register(
+    start: usize,
+    len: u32,
+    slow_path: usize,
+    patch: usize,
+) -> bool {
+    engine().is_some() && sites::global().insert(start, len, slow_path, patch)
+}
+
+/// # Safety
+/// `patch` and `slow_path` must be valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn espt_site_take_patch(
+    pc: usize,
+    patch: *mut usize,
+    slow_path: *mut usize,
+) -> bool {
+    if engine().is_none() || patch.is_null() || slow_path.is_null() {
+        return false;
+    }
+    match sites::global().take_patch(pc) {
+        Some((p, s)) => {
+            // SAFETY: per the contract above.
+            unsafe {
+                *patch = p;
+                *slow_path = s;
+            }
+            true
+        }
+        None => false,
+    }
 }
 
 #[no_mangle]

@@ -28,7 +28,7 @@ const BUSY: u64 = u64::MAX;
 const MAX_PROBES: usize = 128;
 
 /// Entries of the process-wide table.  A site takes one or two entries;
-/// 2^22 entries (128 MiB of address space, touched only as it fills) hold
+/// 2^22 entries (256 MiB of address space, touched only as it fills) hold
 /// about three million sites at the 75% load limit, more than a full
 /// default-sized code buffer produces between two flushes.  When it is
 /// full, [`SiteTable::insert`] says so and the code generator keeps that
@@ -41,6 +41,10 @@ struct Entry {
     start: AtomicU64,
     end: AtomicU64,
     slow_path: AtomicU64,
+    /// Where the site can be patched to jump to its slow path directly
+    /// (0: nowhere, or patched already).
+    patch: AtomicU64,
+    _pad: [u64; 3],
 }
 
 pub struct SiteTable {
@@ -48,6 +52,7 @@ pub struct SiteTable {
     capacity: usize,
     used: AtomicUsize,
     registered: AtomicU64,
+    demoted: AtomicU64,
 }
 
 // SAFETY: the table is only accessed through atomics; the storage lives as
@@ -69,6 +74,7 @@ impl SiteTable {
             capacity,
             used: AtomicUsize::new(0),
             registered: AtomicU64::new(0),
+            demoted: AtomicU64::new(0),
         })
     }
 
@@ -89,10 +95,11 @@ impl SiteTable {
         self.registered.load(Ordering::Relaxed)
     }
 
-    /// Registers host code `[start, start + len)` with its slow path.
+    /// Registers host code `[start, start + len)` with its slow path, and
+    /// where it can be patched to skip the access (`patch`, 0 if nowhere).
     /// Returns false when the table is too full; nothing is lost then, the
     /// caller just must not rely on the fault path for this site.
-    pub fn insert(&self, start: usize, len: u32, slow_path: usize) -> bool {
+    pub fn insert(&self, start: usize, len: u32, slow_path: usize, patch: usize) -> bool {
         if len == 0 {
             return false;
         }
@@ -105,7 +112,7 @@ impl SiteTable {
             return false;
         }
         for block in first..=last {
-            if !self.insert_block(block, start as u64, end, slow_path as u64) {
+            if !self.insert_block(block, start as u64, end, slow_path as u64, patch as u64) {
                 return false;
             }
         }
@@ -113,7 +120,7 @@ impl SiteTable {
         true
     }
 
-    fn insert_block(&self, block: u64, start: u64, end: u64, slow: u64) -> bool {
+    fn insert_block(&self, block: u64, start: u64, end: u64, slow: u64, patch: u64) -> bool {
         let mask = self.capacity - 1;
         let mut i = self.home(block);
         for _ in 0..MAX_PROBES {
@@ -125,6 +132,7 @@ impl SiteTable {
                 e.start.store(start, Ordering::Relaxed);
                 e.end.store(end, Ordering::Relaxed);
                 e.slow_path.store(slow, Ordering::Relaxed);
+                e.patch.store(patch, Ordering::Relaxed);
                 e.key.store(block + 1, Ordering::Release);
                 return true;
             }
@@ -155,6 +163,43 @@ impl SiteTable {
             i = (i + 1) & mask;
         }
         None
+    }
+
+    /// For the site covering `pc`: hands out, once, its patch point and
+    /// slow path, so that the caller can make the site jump to its slow
+    /// path without faulting (it keeps meeting pages that cannot be
+    /// mirrored, such as MMIO).  Later calls for the site return `None`.
+    pub fn take_patch(&self, pc: usize) -> Option<(usize, usize)> {
+        let block = (pc as u64) >> BLOCK_BITS;
+        let mask = self.capacity - 1;
+        let mut i = self.home(block);
+        for _ in 0..MAX_PROBES {
+            let e = self.entry(i);
+            let key = e.key.load(Ordering::Acquire);
+            if key == EMPTY {
+                return None;
+            }
+            if key == block + 1 {
+                let start = e.start.load(Ordering::Relaxed);
+                let end = e.end.load(Ordering::Relaxed);
+                if (start..end).contains(&(pc as u64)) {
+                    let patch = e.patch.swap(0, Ordering::AcqRel);
+                    let slow = e.slow_path.load(Ordering::Relaxed);
+                    if patch == 0 {
+                        return None;
+                    }
+                    self.demoted.fetch_add(1, Ordering::Relaxed);
+                    return Some((patch as usize, slow as usize));
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    /// Sites handed out by [`Self::take_patch`].
+    pub fn demoted(&self) -> u64 {
+        self.demoted.load(Ordering::Relaxed)
     }
 
     /// Forgets the sites that start in `[start, start + len)`: QEMU threw
@@ -237,10 +282,10 @@ mod tests {
     #[test]
     fn insert_lookup_clear() {
         let t = SiteTable::with_capacity(1024).unwrap();
-        assert!(t.insert(0x1000, 7, 0x9000));
-        assert!(t.insert(0x1007, 5, 0x9100));
+        assert!(t.insert(0x1000, 7, 0x9000, 0));
+        assert!(t.insert(0x1007, 5, 0x9100, 0));
         // Crosses a 32-byte block boundary.
-        assert!(t.insert(0x103c, 8, 0x9200));
+        assert!(t.insert(0x103c, 8, 0x9200, 0));
         assert_eq!(t.lookup(0x1000), Some(0x9000));
         assert_eq!(t.lookup(0x1006), Some(0x9000));
         assert_eq!(t.lookup(0x1007), Some(0x9100));
@@ -249,13 +294,18 @@ mod tests {
         assert_eq!(t.lookup(0x1043), Some(0x9200));
         assert_eq!(t.lookup(0x1044), None);
         assert_eq!(t.registered(), 3);
+        assert_eq!(t.take_patch(0x1003), None, "no patch point");
+        assert!(t.insert(0x2000, 6, 0x9400, 0x1ff8));
+        assert_eq!(t.take_patch(0x2005), Some((0x1ff8, 0x9400)));
+        assert_eq!(t.take_patch(0x2005), None, "handed out once");
+        assert_eq!(t.lookup(0x2005), Some(0x9400), "still redirects");
         t.remove_range(0x1000, 0x10);
         assert_eq!(t.lookup(0x1000), None);
         assert_eq!(t.lookup(0x1007), None);
         assert_eq!(t.lookup(0x103c), Some(0x9200));
         t.clear();
         assert_eq!(t.lookup(0x103c), None);
-        assert!(t.insert(0x1000, 7, 0x9300));
+        assert!(t.insert(0x1000, 7, 0x9300, 0));
         assert_eq!(t.lookup(0x1003), Some(0x9300));
     }
 
@@ -265,7 +315,7 @@ mod tests {
         let t = t.unwrap();
         let mut ok = 0;
         for i in 0..64 {
-            if t.insert(0x10_0000 + i * 64, 4, 1) {
+            if t.insert(0x10_0000 + i * 64, 4, 1, 0) {
                 ok += 1;
             }
         }
@@ -284,7 +334,7 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..5000u64 {
                         let pc = (0x4000_0000 + w * 0x100_0000 + i * 40) as usize;
-                        assert!(t.insert(pc, 9, pc + 1));
+                        assert!(t.insert(pc, 9, pc + 1, 0));
                     }
                 })
             })

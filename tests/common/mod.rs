@@ -262,7 +262,7 @@ impl Jit {
             let s = buf.ptr(start) as usize;
             let len = (end.0 - start.0) as u32;
             let slow = buf.ptr(slow) as usize;
-            assert!(sites::global().insert(s, len, slow));
+            assert!(sites::global().insert(s, len, slow, 0));
             sites_out.push((s, len, slow));
         }
         // SAFETY: each entry is the start of a function with these
