@@ -474,29 +474,15 @@ impl Engine {
             backing,
             prot,
         };
-        loop {
-            let delta = st.live_mut(slot).map.vma_delta_of_insert(page, &m);
-            if st.vmas as i64 + delta <= self.inner.budget as i64 {
-                break;
-            }
-            if !self.inner.make_room(&mut st, vcpu, slot) {
-                bump(&self.inner.counters.fill_refused);
-                return Err(Error::VmaBudget {
-                    budget: self.inner.budget,
-                    max_map_count: self.inner.max_map_count,
-                });
-            }
-        }
-        if large_size > PAGE_SIZE && large_size.is_power_of_two() && large_size <= MAX_LARGE_PAGE {
-            let first = GuestPage::containing(va & !(large_size - 1))?;
-            st.live_mut(slot)
-                .map
-                .record_large(first, large_size / PAGE_SIZE);
-        }
+        self.inner.ensure_budget(&mut st, vcpu, slot, |st| {
+            st.live(slot)
+                .map_or(0, |l| l.map.vma_delta_of_insert(page, &m))
+        })?;
+        self.inner.record_large(&mut st, slot, va, large_size)?;
         if let Err(e) = self
             .inner
             .region
-            .map(slot, page, 1, backing.fd, backing.offset, prot)
+            .map(slot, page, 1, backing.fd, backing.offset, prot, true)
         {
             bump(&self.inner.counters.fill_refused);
             return Err(Error::Map(e));
@@ -604,28 +590,17 @@ impl Engine {
                 .map(|&i| first.plus(i).expect("checked above"))
                 .collect::<Vec<_>>(),
         );
-        while st.vmas + 2 * runs.len() as u64 > self.inner.budget {
-            if !self.inner.make_room(&mut st, vcpu, slot) {
-                bump(&self.inner.counters.fill_refused);
-                return Err(Error::VmaBudget {
-                    budget: self.inner.budget,
-                    max_map_count: self.inner.max_map_count,
-                });
-            }
-        }
-        if large_size > PAGE_SIZE && large_size.is_power_of_two() && large_size <= MAX_LARGE_PAGE {
-            let lf = GuestPage::containing(va & !(large_size - 1))?;
-            st.live_mut(slot)
-                .map
-                .record_large(lf, large_size / PAGE_SIZE);
-        }
+        let worst_case = 2 * runs.len() as i64;
+        self.inner
+            .ensure_budget(&mut st, vcpu, slot, |_| worst_case)?;
+        self.inner.record_large(&mut st, slot, va, large_size)?;
         for (run_first, n) in runs {
             let i = u64::from(run_first.number() - first.number());
             let offset = backing.offset + i * PAGE_SIZE;
             if let Err(e) = self
                 .inner
                 .region
-                .map_run(slot, run_first, n, backing.fd, offset, prot)
+                .map(slot, run_first, n, backing.fd, offset, prot, false)
             {
                 bump(&self.inner.counters.fill_refused);
                 return Err(Error::Map(e));
@@ -983,6 +958,39 @@ impl Inner {
             return true;
         }
         false
+    }
+
+    /// Makes room until `need(state)` more VMAs fit in the budget, or
+    /// refuses (counted) when nothing more can be freed.
+    fn ensure_budget(
+        &self,
+        st: &mut State,
+        vcpu: VcpuId,
+        slot: SlotId,
+        need: impl Fn(&State) -> i64,
+    ) -> Result<()> {
+        while st.vmas as i64 + need(st) > self.budget as i64 {
+            if !self.make_room(st, vcpu, slot) {
+                bump(&self.counters.fill_refused);
+                return Err(Error::VmaBudget {
+                    budget: self.budget,
+                    max_map_count: self.max_map_count,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that the page at `va` belongs to a large guest page of
+    /// `large_size` bytes (ignored unless a power of two up to 1 GiB).
+    fn record_large(&self, st: &mut State, slot: SlotId, va: u64, large_size: u64) -> Result<()> {
+        if large_size > PAGE_SIZE && large_size.is_power_of_two() && large_size <= MAX_LARGE_PAGE {
+            let first = GuestPage::containing(va & !(large_size - 1))?;
+            st.live_mut(slot)
+                .map
+                .record_large(first, large_size / PAGE_SIZE);
+        }
+        Ok(())
     }
 
     fn insert(&self, st: &mut State, slot: SlotId, page: GuestPage, m: Mapping) {

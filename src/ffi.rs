@@ -36,6 +36,15 @@ fn report(e: &Error, err: *mut c_char, err_len: usize) -> EsptStatus {
     e.status()
 }
 
+/// The status code of an operation's result (the message is not needed:
+/// QEMU leaves the page on the slow path whatever the reason).
+fn status(r: Result<(), Error>) -> EsptStatus {
+    match r {
+        Ok(()) => EsptStatus::ESPT_OK,
+        Err(e) => e.status(),
+    }
+}
+
 fn config_from(c: &EsptConfig) -> Result<Config, Error> {
     if c.abi_version != ESPT_ABI_VERSION {
         return Err(Error::AbiVersion {
@@ -205,12 +214,10 @@ pub unsafe extern "C" fn espt_fill(
     let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) else {
         return EsptStatus::ESPT_ERR_NOT_ACTIVE;
     };
-    let result = MmuIdx::new(mmu_idx)
-        .and_then(|idx| e.fill(id, idx, vaddr, large_size, host as usize, prot));
-    match result {
-        Ok(()) => EsptStatus::ESPT_OK,
-        Err(x) => x.status(),
-    }
+    status(
+        MmuIdx::new(mmu_idx)
+            .and_then(|idx| e.fill(id, idx, vaddr, large_size, host as usize, prot)),
+    )
 }
 
 /// # Safety
@@ -228,12 +235,10 @@ pub unsafe extern "C" fn espt_fill_run(
     let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) else {
         return EsptStatus::ESPT_ERR_NOT_ACTIVE;
     };
-    let result = MmuIdx::new(mmu_idx)
-        .and_then(|idx| e.fill_run(id, idx, vaddr, pages, large_size, host as usize, prot));
-    match result {
-        Ok(()) => EsptStatus::ESPT_OK,
-        Err(x) => x.status(),
-    }
+    status(
+        MmuIdx::new(mmu_idx)
+            .and_then(|idx| e.fill_run(id, idx, vaddr, pages, large_size, host as usize, prot)),
+    )
 }
 
 /// # Safety

@@ -85,6 +85,9 @@ impl Region {
     }
 
     /// Mirrors `pages` pages of `fd` from `offset` at `first` in `slot`.
+    /// `populate` prefaults the page-table entries, so that the first
+    /// access does not take a second (minor) fault.
+    #[allow(clippy::too_many_arguments)]
     pub fn map(
         &self,
         slot: SlotId,
@@ -93,25 +96,11 @@ impl Region {
         fd: RawFd,
         offset: u64,
         prot: Prot,
+        populate: bool,
     ) -> io::Result<()> {
         let (addr, len) = self.range(slot, first, pages);
         // SAFETY: `range` checked the pages lie inside this region's slot.
-        unsafe { sys::map_shared_fixed(addr, len, fd, offset, prot.host_flags(), true) }
-    }
-
-    /// Like [`Region::map`], without prefaulting page-table entries.
-    pub fn map_run(
-        &self,
-        slot: SlotId,
-        first: GuestPage,
-        pages: u64,
-        fd: RawFd,
-        offset: u64,
-        prot: Prot,
-    ) -> io::Result<()> {
-        let (addr, len) = self.range(slot, first, pages);
-        // SAFETY: `range` checked the pages lie inside this region's slot.
-        unsafe { sys::map_shared_fixed(addr, len, fd, offset, prot.host_flags(), false) }
+        unsafe { sys::map_shared_fixed(addr, len, fd, offset, prot.host_flags(), populate) }
     }
 
     /// Makes `pages` pages from `first` in `slot` fault again.

@@ -141,9 +141,9 @@ impl SiteTable {
         false
     }
 
-    /// The slow path of the site covering host pc `pc`.
+    /// The entry of the site covering host pc `pc`.
     /// Async-signal-safe: atomic loads only, bounded probing.
-    pub fn lookup(&self, pc: usize) -> Option<usize> {
+    fn find(&self, pc: usize) -> Option<&Entry> {
         let block = (pc as u64) >> BLOCK_BITS;
         let mask = self.capacity - 1;
         let mut i = self.home(block);
@@ -157,7 +157,7 @@ impl SiteTable {
                 let start = e.start.load(Ordering::Relaxed);
                 let end = e.end.load(Ordering::Relaxed);
                 if (start..end).contains(&(pc as u64)) {
-                    return Some(e.slow_path.load(Ordering::Relaxed) as usize);
+                    return Some(e);
                 }
             }
             i = (i + 1) & mask;
@@ -165,36 +165,25 @@ impl SiteTable {
         None
     }
 
+    /// The slow path of the site covering host pc `pc`, for the fault
+    /// handler: async-signal-safe.
+    pub fn lookup(&self, pc: usize) -> Option<usize> {
+        self.find(pc)
+            .map(|e| e.slow_path.load(Ordering::Relaxed) as usize)
+    }
+
     /// For the site covering `pc`: hands out, once, its patch point and
     /// slow path, so that the caller can make the site jump to its slow
     /// path without faulting (it keeps meeting pages that cannot be
     /// mirrored, such as MMIO).  Later calls for the site return `None`.
     pub fn take_patch(&self, pc: usize) -> Option<(usize, usize)> {
-        let block = (pc as u64) >> BLOCK_BITS;
-        let mask = self.capacity - 1;
-        let mut i = self.home(block);
-        for _ in 0..MAX_PROBES {
-            let e = self.entry(i);
-            let key = e.key.load(Ordering::Acquire);
-            if key == EMPTY {
-                return None;
-            }
-            if key == block + 1 {
-                let start = e.start.load(Ordering::Relaxed);
-                let end = e.end.load(Ordering::Relaxed);
-                if (start..end).contains(&(pc as u64)) {
-                    let patch = e.patch.swap(0, Ordering::AcqRel);
-                    let slow = e.slow_path.load(Ordering::Relaxed);
-                    if patch == 0 {
-                        return None;
-                    }
-                    self.demoted.fetch_add(1, Ordering::Relaxed);
-                    return Some((patch as usize, slow as usize));
-                }
-            }
-            i = (i + 1) & mask;
+        let e = self.find(pc)?;
+        let patch = e.patch.swap(0, Ordering::AcqRel);
+        if patch == 0 {
+            return None;
         }
-        None
+        self.demoted.fetch_add(1, Ordering::Relaxed);
+        Some((patch as usize, e.slow_path.load(Ordering::Relaxed) as usize))
     }
 
     /// Sites handed out by [`Self::take_patch`].
