@@ -15,9 +15,12 @@
 //! - [`region`]: the reserved host region and its slots, with guard space;
 //! - [`ram`]: guest RAM blocks and the file offsets behind host addresses;
 //! - [`slot`]: what one slot mirrors, its large guest pages and its VMAs;
-//! - [`engine`]: vCPUs, fills, invalidation, write protection, host limits;
+//! - [`engine`]: vCPUs, their address spaces and slots, fills (single
+//!   pages and runs of large pages), invalidation, write protection, host
+//!   limits;
 //! - [`reclaim`]: cleaning retired slots off the vCPU's path;
-//! - [`sites`]: the lock-free table of access sites read by the handler;
+//! - [`sites`]: the lock-free table of access sites read by the handler,
+//!   with the patch points that let a site stop faulting;
 //! - [`fault`]: the SIGSEGV handler that redirects faults to slow paths;
 //! - [`stats`]: counters for `info espt`;
 //! - [`host`]: host checks and limits;
