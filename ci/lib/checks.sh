@@ -73,3 +73,29 @@ run_emulator_checks() {
         "${mon[@]}" -M virt,memory-backend=mem0 -cpu cortex-a15 -m 256M \
         -object memory-backend-ram,id=mem0,size=256M,share=off -accel tcg,espt=on
 }
+
+# Snapshot load with ESPT on: save the machine before it runs, let the
+# Linux guest boot for a while (the shadow fills), load the snapshot back
+# (RAM, CPU and devices from before boot) and let it boot again to the end.
+# The guest must complete its boot and power off normally.
+run_snapshot_check() {
+    local dir=$GUEST_OUT/snapshot
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    qemu-img create -q -f qcow2 "$dir/disk.qcow2" 16M || return
+    expect "monitor/loadvm-with-espt" 0 '^PASS linux-boot' -- \
+        bash -c '
+            qemu=$1 guest=$2 dir=$3 hmp_py=$4
+            "$qemu" -M virt -cpu cortex-a15 -m 256M -nic none -display none -no-reboot \
+                -accel tcg,espt=on -S -kernel "$guest/zImage" -initrd "$guest/initrd.cpio.gz" \
+                -append "console=ttyAMA0 quiet loglevel=0 printk.time=0 panic=-1 espt.workload=none" \
+                -drive if=none,id=d,file="$dir/disk.qcow2" -device virtio-blk-device,drive=d \
+                -chardev stdio,id=con,signal=off -serial chardev:con \
+                -monitor "unix:$dir/mon.sock,server=on,wait=off" </dev/null &
+            pid=$!
+            hmp() { python3 "$hmp_py" "$dir/mon.sock" run "$@" >/dev/null; }
+            sleep 1
+            hmp "savevm s0" "cont" && sleep 1 && hmp "stop" "loadvm s0" "cont"
+            wait "$pid"
+        ' _ "$QEMU" "$LINUX_GUEST_DIR" "$dir" "$GUEST_ROOT/ci/lib/hmp.py"
+}

@@ -56,6 +56,8 @@ def main():
     elif what == "run":
         for cmd in sys.argv[3:]:
             print(mon.command(cmd))
+            if cmd == "quit":
+                break
     else:
         sys.exit(f"unknown action {what}")
 
