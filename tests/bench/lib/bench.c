@@ -4,6 +4,7 @@
 #define SYS_GET_CMDLINE 0x15
 
 static char cmdline[256];
+static int hold;
 
 static uint32_t semihost(uint32_t op, void *arg)
 {
@@ -33,6 +34,10 @@ int bench_args(char **argv, int max)
         while (*p && *p != ' ') {
             p++;
         }
+    }
+    if (argc > 1 && bench_streq(argv[argc - 1], "hold")) {
+        hold = 1;
+        argc--;
     }
     return argc;
 }
@@ -90,5 +95,11 @@ void bench_map_pages(uint32_t *l1, uint32_t (*l2)[256], uint32_t va, uint32_t pa
 void bench_done(const char *name, const char *what, uint32_t sum)
 {
     pr("%s: %s checksum 0x%08x\n", name, what, sum);
+    if (hold) {
+        /* ci/bench --profile: stay alive (halted) for the monitor */
+        for (;;) {
+            __asm__ volatile("wfi" ::: "memory");
+        }
+    }
     sys_exit(0);
 }

@@ -16,7 +16,9 @@
 #define WS_PA 0x48000000u           /* ... onto this physical memory */
 #define WS_MAX (256u * MIB)
 
-/* argv[0] is the program name; returns argc (at most max). */
+/* argv[0] is the program name; returns argc (at most max).  A last
+ * argument "hold" is taken off and makes bench_done() halt instead of
+ * exiting (for ci/bench --profile, which then reads the monitor). */
 int bench_args(char **argv, int max);
 /* "123", "64K", "256M": a number with an optional K/M suffix (x1024). */
 uint32_t bench_num(const char *s);
@@ -32,7 +34,7 @@ void bench_identity(uint32_t *l1);
 void bench_map_pages(uint32_t *l1, uint32_t (*l2)[256], uint32_t va, uint32_t pa,
                      uint32_t len, uint32_t fl);
 
-/* Print "<name>: <what> checksum 0x..." and exit 0. */
+/* Print "<name>: <what> checksum 0x..." and exit 0 (or halt, see above). */
 void bench_done(const char *name, const char *what, uint32_t sum)
     __attribute__((noreturn));
 
