@@ -30,6 +30,7 @@ use std::thread::JoinHandle;
 use crate::abi::{EsptSlotTable, EsptStats};
 use crate::error::{Error, Result};
 use crate::fault;
+use crate::governor::{Governor, Mode, Tuning, Verdict};
 use crate::host;
 use crate::ram::{RamBlock, RamBlocks};
 use crate::reclaim::{ReclaimQueue, RetiredSlot};
@@ -72,6 +73,8 @@ pub struct Config {
     pub nb_slots: u32,
     /// 0: from `vm.max_map_count`.
     pub vma_budget: u64,
+    /// When to shadow an address space ([`crate::governor`]).
+    pub governor: Tuning,
 }
 
 impl Config {
@@ -82,6 +85,7 @@ impl Config {
             guest_page_bits: crate::types::PAGE_BITS,
             nb_slots: 0,
             vma_budget: 0,
+            governor: Tuning::always_shadow(),
         }
     }
 
@@ -168,9 +172,41 @@ struct VcpuState {
     slots: SlotSet,
     /// Address spaces switched away from, kept to switch back to.
     saved: HashMap<ContextKey, SlotSet>,
+    /// The policy of every address space seen, the current one included.
+    governors: HashMap<ContextKey, Governor>,
+    /// The current address space's mode, as published in the table.
+    mode: Mode,
+    /// Table entry of an mmu index without a slot in shadow mode.
+    empty: usize,
+    /// [`sys::MAPPING_CALLS`] at the last charge.
+    calls_seen: u64,
 }
 
 impl VcpuState {
+    /// The table entry for `idx`: 0 (the soft TLB) while the current
+    /// address space is not shadowed, else its slot or the empty slot.
+    fn entry(&self, region: &Region, idx: MmuIdx) -> usize {
+        match self.mode {
+            Mode::Soft => 0,
+            Mode::Shadow => self.slots[idx.index()].map_or(self.empty, |s| region.slot_base(s)),
+        }
+    }
+
+    /// Writes every entry of the table.
+    fn publish(&self, region: &Region) {
+        for i in 0..MmuIdx::COUNT {
+            let idx = MmuIdx::new(i as u32).expect("index in range");
+            self.table.set(idx, self.entry(region, idx));
+        }
+    }
+
+    /// The current address space's policy.
+    fn governor(&mut self, t: &Tuning, now: u64) -> &mut Governor {
+        self.governors
+            .entry(self.context)
+            .or_insert_with(|| Governor::new(t, now))
+    }
+
     /// Slots of every address space of this vCPU, for `idxmap`.
     fn all_slots(&self, idxmap: IdxMap) -> Vec<SlotId> {
         std::iter::once(&self.slots)
@@ -181,10 +217,12 @@ impl VcpuState {
 
     /// Forgets `slot` (of `context`, `idx`); points the table entry at the
     /// empty slot if it was in use.
-    fn detach(&mut self, slot: SlotId, context: ContextKey, idx: MmuIdx, empty: usize) {
+    fn detach(&mut self, slot: SlotId, context: ContextKey, idx: MmuIdx) {
         if context == self.context && self.slots[idx.index()] == Some(slot) {
             self.slots[idx.index()] = None;
-            self.table.set(idx, empty);
+            if self.mode == Mode::Shadow {
+                self.table.set(idx, self.empty);
+            }
         } else if let Some(set) = self.saved.get_mut(&context) {
             if set[idx.index()] == Some(slot) {
                 set[idx.index()] = None;
@@ -249,6 +287,20 @@ struct Inner {
     counters: Counters,
     budget: u64,
     max_map_count: u64,
+    tuning: Tuning,
+    /// [`sys::coarse_now_ns`] when the engine started.
+    epoch: u64,
+}
+
+/// What a charge to the governor is for.
+#[derive(Clone, Copy, Debug)]
+enum Work {
+    /// A page mapped after a fault.
+    Fill(GuestPage),
+    /// A page whose protection changed after a fault.
+    Refill,
+    /// Runs, flushes.
+    Other,
 }
 
 /// One ESPT engine: a region, its slots and the vCPUs using them.
@@ -328,12 +380,20 @@ impl Engine {
             counters: Counters::default(),
             budget,
             max_map_count,
+            tuning: config.governor,
+            epoch: sys::coarse_now_ns(),
         });
         let worker = inner.clone();
-        let reclaimer = std::thread::Builder::new()
-            .name("espt-reclaim".into())
-            .spawn(move || worker.reclaim_loop())
-            .map_err(Error::Thread)?;
+        let reclaimer = if std::env::var_os("ESPT_NO_RECLAIMER").is_some() {
+            None
+        } else {
+            Some(
+                std::thread::Builder::new()
+                    .name("espt-reclaim".into())
+                    .spawn(move || worker.reclaim_loop())
+                    .map_err(Error::Thread)?,
+            )
+        };
         log::info!(
             "espt: region {:#x}+{:#x}, {} slots, VMA budget {}",
             inner.region.base(),
@@ -341,10 +401,7 @@ impl Engine {
             nb_slots,
             budget
         );
-        Ok(Engine {
-            inner,
-            reclaimer: Some(reclaimer),
-        })
+        Ok(Engine { inner, reclaimer })
     }
 
     pub fn region_base(&self) -> usize {
@@ -395,25 +452,27 @@ impl Engine {
         st.ram.unregister(block.host);
     }
 
-    /// Adds a vCPU; every entry of its table points at the empty slot.
+    /// Adds a vCPU, running address space 0 on the soft TLB (or, with
+    /// the governor off, shadowed with no page mirrored yet).
     pub fn create_vcpu(&self, id: VcpuId, table: SlotTable) -> Result<()> {
         let mut st = self.lock();
         if st.vcpus.contains_key(&id) {
             return Err(Error::VcpuExists(id.0));
         }
-        let empty = self.inner.region.slot_base(SlotId::EMPTY);
-        for i in 0..MmuIdx::COUNT {
-            table.set(MmuIdx::new(i as u32).expect("index in range"), empty);
-        }
-        st.vcpus.insert(
-            id,
-            VcpuState {
-                table,
-                context: ContextKey::default(),
-                slots: [None; MmuIdx::COUNT],
-                saved: HashMap::new(),
-            },
-        );
+        let t = &self.inner.tuning;
+        let governor = Governor::new(t, self.inner.now());
+        let v = VcpuState {
+            table,
+            context: ContextKey::default(),
+            slots: [None; MmuIdx::COUNT],
+            saved: HashMap::new(),
+            mode: governor.mode(),
+            governors: HashMap::from([(ContextKey::default(), governor)]),
+            empty: self.inner.region.slot_base(SlotId::EMPTY),
+            calls_seen: 0,
+        };
+        v.publish(&self.inner.region);
+        st.vcpus.insert(id, v);
         Ok(())
     }
 
@@ -451,6 +510,9 @@ impl Engine {
         let page = GuestPage::containing(va)?;
         let hp = HostPage::containing(host);
         let mut st = self.lock();
+        if !self.inner.admit(&mut st, vcpu)? {
+            return Ok(());
+        }
         let backing = st.ram.backing(hp)?;
         let slot = self.inner.slot_for(&mut st, vcpu, idx)?;
         let existing = st.live_mut(slot).map.get(page).copied();
@@ -464,7 +526,9 @@ impl Engine {
                 if prot > m.prot {
                     bump(&self.inner.counters.upgrades);
                 }
-                return self.inner.reprotect(&mut st, slot, page, prot);
+                let r = self.inner.reprotect(&mut st, slot, page, prot);
+                self.inner.charge(&mut st, vcpu, Work::Refill);
+                return r;
             }
             // A different page than the soft TLB now says: replace it.
             self.inner.unmap_pages(&mut st, slot, &[page]);
@@ -489,6 +553,7 @@ impl Engine {
         }
         self.inner.insert(&mut st, slot, page, m);
         bump(&self.inner.counters.fills);
+        self.inner.charge(&mut st, vcpu, Work::Fill(page));
         Ok(())
     }
 
@@ -499,12 +564,16 @@ impl Engine {
     /// range flush applies to the slots of all address spaces.
     pub fn switch_context(&self, vcpu: VcpuId, key: ContextKey) {
         let mut st = self.lock();
-        let empty = self.inner.region.slot_base(SlotId::EMPTY);
+        let now = self.inner.now();
+        let t = &self.inner.tuning;
         let Some(v) = st.vcpus.get_mut(&vcpu) else {
             return;
         };
         if v.context == key {
             return;
+        }
+        if let Some(g) = v.governors.get_mut(&v.context) {
+            g.leave(now);
         }
         let old = std::mem::replace(
             &mut v.slots,
@@ -514,17 +583,12 @@ impl Engine {
             v.saved.insert(v.context, old);
         }
         v.context = key;
-        let bases: Vec<(MmuIdx, usize)> = (0..MmuIdx::COUNT)
-            .map(|i| MmuIdx::new(i as u32).expect("index in range"))
-            .map(|i| {
-                (
-                    i,
-                    v.slots[i.index()].map_or(empty, |s| self.inner.region.slot_base(s)),
-                )
-            })
-            .collect();
-        for (i, base) in bases {
-            v.table.set(i, base);
+        let before = v.governors.get(&key).map(Governor::mode);
+        let mode = v.governor(t, now).enter(t, now);
+        v.mode = mode;
+        v.publish(&self.inner.region);
+        if before == Some(Mode::Soft) && mode == Mode::Shadow {
+            bump(&self.inner.counters.shadow_on);
         }
         bump(&self.inner.counters.slot_switches);
     }
@@ -558,6 +622,9 @@ impl Engine {
         }
         let hp = HostPage::containing(host);
         let mut st = self.lock();
+        if !self.inner.admit(&mut st, vcpu)? {
+            return Ok(());
+        }
         let backing = st.ram.backing(hp)?;
         let last = st.ram.backing(hp.plus(pages - 1))?;
         if last.fd != backing.fd || last.offset != backing.offset + (pages - 1) * PAGE_SIZE {
@@ -619,6 +686,7 @@ impl Engine {
             }
         }
         bump(&self.inner.counters.run_fills);
+        self.inner.charge(&mut st, vcpu, Work::Other);
         Ok(())
     }
 
@@ -629,6 +697,10 @@ impl Engine {
             return false;
         };
         let st = self.lock();
+        if st.vcpus.get(&vcpu).is_some_and(|v| v.mode == Mode::Soft) {
+            // Nothing to prepare: the next fill will not be served.
+            return true;
+        }
         st.vcpus
             .get(&vcpu)
             .and_then(|v| v.slots[idx.index()])
@@ -652,6 +724,7 @@ impl Engine {
         for slot in self.inner.slots_of(&st, vcpu, idxmap) {
             self.inner.retire(&mut st, slot);
         }
+        self.inner.charge(&mut st, vcpu, Work::Other);
     }
 
     /// Drops the page holding `va` and every large page that contains it.
@@ -664,6 +737,7 @@ impl Engine {
         for slot in self.inner.slots_of(&st, vcpu, idxmap) {
             self.inner.drop_range(&mut st, slot, page, 1);
         }
+        self.inner.charge(&mut st, vcpu, Work::Other);
     }
 
     /// Drops `[va, va + len)` and the large pages overlapping it.
@@ -685,6 +759,7 @@ impl Engine {
                 self.inner.drop_range(&mut st, slot, first, pages);
             }
         }
+        self.inner.charge(&mut st, vcpu, Work::Other);
     }
 
     /// Makes every shadow of guest RAM in `[host, host + len)` read-only,
@@ -744,6 +819,8 @@ impl Engine {
             slots_retired: c.slots_retired,
             slots_reclaimed: c.slots_reclaimed,
             slot_switches: c.slot_switches,
+            shadow_on: c.shadow_on,
+            shadow_off: c.shadow_off,
             sites: sites::global().registered(),
             sites_demoted: sites::global().demoted(),
             pages_mapped_now: st.pages_now,
@@ -793,6 +870,67 @@ impl Drop for Engine {
 }
 
 impl Inner {
+    /// Nanoseconds of the (coarse) monotonic clock since the engine
+    /// started.
+    fn now(&self) -> u64 {
+        sys::coarse_now_ns().saturating_sub(self.epoch)
+    }
+
+    /// Whether the governor lets a fill for `vcpu`'s current address space
+    /// through; publishes the slots when it has just been shadowed.
+    fn admit(&self, st: &mut State, vcpu: VcpuId) -> Result<bool> {
+        st.vcpu(vcpu)?;
+        let v = st.vcpus.get_mut(&vcpu).expect("checked above");
+        if v.mode == Mode::Shadow && !self.tuning.enabled {
+            return Ok(true);
+        }
+        let now = self.now();
+        match v.governor(&self.tuning, now).on_fill_request(now) {
+            Verdict::Skip => Ok(false),
+            Verdict::Fill => Ok(true),
+            Verdict::Promoted => {
+                v.mode = Mode::Shadow;
+                v.calls_seen = sys::MAPPING_CALLS.load(Ordering::Relaxed);
+                v.publish(&self.region);
+                bump(&self.counters.shadow_on);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Charges the mapping calls made since the last charge (plus a
+    /// fault, for a fill) to `vcpu`'s current address space; sends it back
+    /// to the soft TLB when they cost more than the shadow can save.  Its
+    /// slots stay, and stay current: they serve again after the back-off.
+    /// The first fill of a page is not charged: a working set has to be
+    /// mirrored once for the shadow to pay at all.
+    fn charge(&self, st: &mut State, vcpu: VcpuId, work: Work) {
+        if !self.tuning.enabled {
+            return;
+        }
+        let Some(v) = st.vcpus.get_mut(&vcpu) else {
+            return;
+        };
+        let calls = sys::MAPPING_CALLS.load(Ordering::Relaxed);
+        let new_calls = calls.wrapping_sub(v.calls_seen);
+        v.calls_seen = calls;
+        if v.mode != Mode::Shadow {
+            return;
+        }
+        let now = self.now();
+        let g = v.governor(&self.tuning, now);
+        let fill = match work {
+            Work::Fill(page) if g.first_touch(page.number()) => return,
+            Work::Fill(_) | Work::Refill => true,
+            Work::Other => false,
+        };
+        if g.charge(&self.tuning, now, new_calls * self.tuning.call_cost, fill) {
+            v.mode = Mode::Soft;
+            v.publish(&self.region);
+            bump(&self.counters.shadow_off);
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock aborts in release builds; in tests
         // the state is still consistent enough to report.
@@ -871,9 +1009,8 @@ impl Inner {
                 let l = st.live_mut(victim);
                 (l.context, l.idx)
             };
-            let empty = self.region.slot_base(SlotId::EMPTY);
             let v = st.vcpus.get_mut(&vcpu).expect("checked above");
-            v.detach(victim, context, old, empty);
+            v.detach(victim, context, old);
             bump(&self.counters.evictions);
             victim
         };
@@ -900,9 +1037,8 @@ impl Inner {
         else {
             return;
         };
-        let empty = self.region.slot_base(SlotId::EMPTY);
         if let Some(v) = st.vcpus.get_mut(&live.vcpu) {
-            v.detach(slot, live.context, live.idx, empty);
+            v.detach(slot, live.context, live.idx);
         }
         st.pages_now -= live.map.len() as u64;
         self.queue.push(RetiredSlot {

@@ -76,6 +76,9 @@ pub enum Error {
 
     #[error("host refused a mapping: {0}")]
     Map(std::io::Error),
+
+    #[error("{0}; unset it for the default policy")]
+    Governor(#[from] crate::governor::TuningError),
 }
 
 impl Error {
@@ -96,7 +99,8 @@ impl Error {
             | Error::GuestAddress(_)
             | Error::NotRam(_)
             | Error::RamOverlap { .. }
-            | Error::VcpuExists(_) => EsptStatus::ESPT_ERR_INVALID,
+            | Error::VcpuExists(_)
+            | Error::Governor(_) => EsptStatus::ESPT_ERR_INVALID,
             Error::VmaBudget { .. } | Error::NoSlot => EsptStatus::ESPT_ERR_LIMIT,
             Error::Map(_) => EsptStatus::ESPT_ERR_MAP,
         }

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 use crate::abi::{EsptConfig, EsptSlotTable, EsptStats, EsptStatus, EsptVcpu, ESPT_ABI_VERSION};
 use crate::engine::{Config, ContextKey, Engine, SlotTable, VcpuId};
 use crate::error::Error;
+use crate::governor::Tuning;
 use crate::sites;
 use crate::types::{IdxMap, MmuIdx};
 
@@ -58,7 +59,17 @@ fn config_from(c: &EsptConfig) -> Result<Config, Error> {
         guest_page_bits: c.guest_page_bits,
         nb_slots: c.nb_slots,
         vma_budget: c.vma_budget,
+        governor: governor_tuning()?,
     })
+}
+
+/// The governor's tuning: the default, or `ESPT_GOVERNOR` (`off` shadows
+/// every address space from its first fill, as before the governor).
+fn governor_tuning() -> Result<Tuning, Error> {
+    match std::env::var("ESPT_GOVERNOR") {
+        Ok(v) => Ok(v.parse()?),
+        Err(_) => Ok(Tuning::default()),
+    }
 }
 
 fn engine() -> Option<&'static Engine> {

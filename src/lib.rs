@@ -31,6 +31,7 @@ pub mod engine;
 pub mod error;
 pub mod fault;
 pub mod ffi;
+pub mod governor;
 pub mod host;
 pub mod ram;
 pub mod reclaim;

@@ -40,6 +40,8 @@ counters!(
     slots_retired,
     slots_reclaimed,
     slot_switches,
+    shadow_on,
+    shadow_off,
 );
 
 /// Adds one to a counter.

@@ -8,6 +8,29 @@
 use std::io;
 use std::os::fd::RawFd;
 use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Mapping calls made on the slots (mmap, mprotect), which is where a
+/// shadow's cost goes: each is a kernel entry, a page-table change and,
+/// with other threads of QEMU running, TLB-shootdown IPIs.
+pub static MAPPING_CALLS: AtomicU64 = AtomicU64::new(0);
+
+fn count_call() {
+    MAPPING_CALLS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Monotonic time in nanoseconds, at the resolution of the kernel's tick
+/// (1-4 ms): cheap enough for every fill, fine enough for a policy that
+/// works in tens of milliseconds.
+pub fn coarse_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec to write; the clock id is valid.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
 
 fn check(ret: *mut libc::c_void) -> io::Result<*mut u8> {
     if ret == libc::MAP_FAILED {
@@ -57,6 +80,7 @@ pub unsafe fn map_shared_fixed(
     populate: bool,
 ) -> io::Result<()> {
     let populate = if populate { libc::MAP_POPULATE } else { 0 };
+    count_call();
     // SAFETY: the caller owns the range, so replacing it harms nobody.
     let ret = unsafe {
         libc::mmap(
@@ -76,6 +100,7 @@ pub unsafe fn map_shared_fixed(
 /// # Safety
 /// `[addr, addr + len)` must lie inside a reservation owned by the caller.
 pub unsafe fn unmap_to_reserved(addr: *mut u8, len: usize) -> io::Result<()> {
+    count_call();
     // SAFETY: the caller owns the range.
     let ret = unsafe {
         libc::mmap(
@@ -95,6 +120,7 @@ pub unsafe fn unmap_to_reserved(addr: *mut u8, len: usize) -> io::Result<()> {
 /// # Safety
 /// `[addr, addr + len)` must lie inside a reservation owned by the caller.
 pub unsafe fn protect(addr: *mut u8, len: usize, prot: libc::c_int) -> io::Result<()> {
+    count_call();
     // SAFETY: the caller owns the range.
     check_int(unsafe { libc::mprotect(addr.cast(), len, prot) })
 }

@@ -66,6 +66,16 @@ run_emulator_checks() {
         'espt=on ignored: cannot reserve [0-9]+ GiB of host address space.*ulimit -v' \
         '^ESPT: inactive' -- \
         env PREFIX='ulimit -v 8388608' "${mon[@]}" -M virt -cpu cortex-a15 -m 256M -accel tcg,espt=on
+    # A malformed governor setting: refused with a warning that names the
+    # variable and the accepted values; the guest runs with plain TCG.
+    expect "refusal/bad-governor-setting" 0 \
+        'espt=on ignored: invalid ESPT_GOVERNOR "fast".*promote_ms' \
+        '^ESPT: inactive' -- \
+        env ESPT_GOVERNOR=fast "${mon[@]}" -M virt -cpu cortex-a15 -accel tcg,espt=on
+    expect "monitor/info-espt-governor" 0 \
+        '^address spaces shadowed: [0-9]+ times, sent back to the soft TLB: [0-9]+ times' -- \
+        env ESPT_GOVERNOR=promote_ms=50,share_pct=10 "${mon[@]}" -M virt -cpu cortex-a15 \
+        -accel tcg,espt=on
     # A memory backend the user made private: ESPT stays on, that RAM
     # stays on the soft TLB, with a warning.
     expect "refusal/private-ram-backend" 0 \

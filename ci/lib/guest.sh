@@ -1,9 +1,13 @@
 # shellcheck shell=bash
 # Differential guest-test runner, sourced by ci/test and by each suite's
-# tests.sh.  Every guest test runs twice on the same emulator binary, once
-# with -accel tcg,espt=off and once with espt=on; the two console outputs
-# must be identical byte for byte, both runs must exit with the expected
-# status, and the espt=off output must match the test's success pattern.
+# tests.sh.  Every guest test runs three times on the same emulator
+# binary: with -accel tcg,espt=off; with espt=on, where the engine's
+# governor shadows an address space only once it has run for a while and
+# sends it back to the soft TLB when it churns; and with espt=on and
+# ESPT_GOVERNOR=off ("shadow"), where every access goes through the shadow
+# from the start.  The console outputs must be identical byte for byte,
+# every run must exit with the expected status, and the espt=off output
+# must match the test's success pattern.
 #
 # Environment:
 #   QEMU            emulator to run (default: build/bin/qemu-system-arm)
@@ -20,12 +24,22 @@ GUEST_FAILED=${GUEST_FAILED:-0}
 GUEST_FAILED_NAMES=${GUEST_FAILED_NAMES:-}
 mkdir -p "$GUEST_OUT"
 
+# The modes of a guest test: "off", "on" (the default policy) and "shadow"
+# (espt=on, governor off).
+GUEST_MODES=(off on shadow)
+
 _guest_accel() {
     if [ "${GUEST_NO_ESPT:-0}" = 1 ]; then
         echo "tcg"
+    elif [ "$1" = shadow ]; then
+        echo "tcg,espt=on"
     else
         echo "tcg,espt=$1"
     fi
+}
+
+_guest_governor() {
+    if [ "$1" = shadow ]; then echo off; else echo "${ESPT_GOVERNOR:-}"; fi
 }
 
 # guest_test NAME TIMEOUT_S EXPECT_RC PATTERN -- QEMU ARGS...
@@ -43,8 +57,9 @@ guest_test() {
     fi
     local base="$GUEST_OUT/${name//\//_}" mode rc ok=1 why=""
     local -A rcs
-    for mode in off on; do
-        timeout --kill-after=10 "$timeout_s" "$QEMU" "$@" \
+    for mode in "${GUEST_MODES[@]}"; do
+        ESPT_GOVERNOR=$(_guest_governor "$mode") \
+            timeout --kill-after=10 "$timeout_s" "$QEMU" "$@" \
             -accel "$(_guest_accel "$mode")" \
             </dev/null >"$base.$mode.log" 2>"$base.$mode.err"
         rc=$?
@@ -55,23 +70,26 @@ guest_test() {
             ok=0; why="$why espt=$mode exited $rc (expected $expect_rc);"
         fi
     done
-    if ! cmp -s "$base.off.log" "$base.on.log"; then
-        ok=0; why="$why outputs differ (diff $base.off.log $base.on.log);"
-    fi
+    for mode in on shadow; do
+        if ! cmp -s "$base.off.log" "$base.$mode.log"; then
+            ok=0; why="$why outputs differ (diff $base.off.log $base.$mode.log);"
+        fi
+    done
     if ! grep -Eq -- "$pattern" "$base.off.log"; then
         ok=0; why="$why output lacks /$pattern/;"
     fi
-    if grep -q '^FAIL' "$base.off.log" "$base.on.log"; then
+    if grep -q '^FAIL' "$base.off.log" "$base.on.log" "$base.shadow.log"; then
         ok=0; why="$why a FAIL line was printed;"
     fi
     if [ $ok = 1 ]; then
         GUEST_PASSED=$((GUEST_PASSED + 1))
-        echo "ok   guest/$name (espt=off rc=${rcs[off]}, espt=on rc=${rcs[on]}, identical output)"
+        echo "ok   guest/$name (espt=off rc=${rcs[off]}, espt=on rc=${rcs[on]}, shadow rc=${rcs[shadow]}, identical output)"
     else
         GUEST_FAILED=$((GUEST_FAILED + 1))
         GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES guest/$name"
         echo "FAIL guest/$name:$why"
         echo "  --- last lines of espt=off / espt=on output:"
-        tail -n 5 "$base.off.log" "$base.on.log" "$base.on.err" 2>/dev/null | sed 's/^/  /'
+        tail -n 5 "$base.off.log" "$base.on.log" "$base.on.err" "$base.shadow.log" \
+            "$base.shadow.err" 2>/dev/null | sed 's/^/  /'
     fi
 }

@@ -1,0 +1,374 @@
+//! When to shadow an address space, and when to stop.
+//!
+//! A shadow pays for itself only over time: every page an address space
+//! touches after a flush costs a host fault, a redirect, a soft-TLB lookup
+//! and an mmap (about 6.5 us here, as much as 15-20 soft-TLB misses),
+//! while each access it then serves saves a few nanoseconds.  Processes
+//! that live a few milliseconds (a shell's fork and exec), and phases that
+//! keep invalidating what was just mirrored (a JIT or self-modifying code
+//! rewriting a page, a guest kernel forking), lose.
+//!
+//! So each address space of each vCPU starts on the soft TLB (slot base 0
+//! in the table: translated code takes the soft-TLB compare instead of the
+//! shadow access) and is shadowed once it has run [`Tuning::promote_after`]
+//! on its vCPU.  While shadowed, its churn is charged to it: each mapping
+//! call on the slots ([`Tuning::call_cost`]) and each fault that led to a
+//! refill ([`Tuning::fault_cost`]); the first fill of a page is not churn
+//! but the investment a shadow needs.  If the charges exceed
+//! [`Tuning::max_share`] of a [`Tuning::window`] of its run time, it goes
+//! back to the soft TLB for a back-off that doubles on each relapse (up to
+//! [`Tuning::backoff_max`]) and resets after a healthy window.  Its slots
+//! are kept, and kept current, while it is off: what was mirrored is still
+//! there when it comes back.
+//!
+//! Costs are estimates rather than measurements because the host's precise
+//! clock costs ~100 ns a read in a VM, more than the policy may spend per
+//! fill; time is the coarse monotonic clock, in nanoseconds, passed in by
+//! the caller so that the policy can be tested with a fake clock.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+
+/// The policy's parameters.  Defaults from the benchmark (`ci/bench`):
+/// fork/exec processes live 3-10 ms and a 20 ms delay costs a CPU-bound
+/// program nothing measurable; a 100 ms window at 20 % lets a large program
+/// fault in a few thousand pages at its start without being sent back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// False: every address space is shadowed from its first fill.
+    pub enabled: bool,
+    /// Run time on the soft TLB before an address space is shadowed.
+    pub promote_after: u64,
+    /// Run time over which fill and flush costs are judged.
+    pub window: u64,
+    /// Most of a window that fills and flushes may take, in percent.
+    pub max_share: u64,
+    /// First and longest back-off (run time) after a bad window.
+    pub backoff_min: u64,
+    pub backoff_max: u64,
+    /// An address space away from its vCPU for longer than this (wall
+    /// time) starts over: its ASID has probably been given to a new
+    /// process.
+    pub forget_after: u64,
+    /// Added to every fill for the fault and redirect that led to it,
+    /// which the engine does not see.
+    pub fault_cost: u64,
+    /// Charged for each mapping call (mmap, mprotect) on the slots.
+    pub call_cost: u64,
+}
+
+const MS: u64 = 1_000_000;
+const US: u64 = 1_000;
+
+impl Tuning {
+    /// No policy: every address space is shadowed from its first fill.
+    pub fn always_shadow() -> Self {
+        Tuning {
+            enabled: false,
+            ..Tuning::default()
+        }
+    }
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            enabled: true,
+            promote_after: 20 * MS,
+            window: 100 * MS,
+            max_share: 20,
+            backoff_min: 100 * MS,
+            backoff_max: 3_200 * MS,
+            forget_after: 500 * MS,
+            fault_cost: 2 * US,
+            call_cost: 4 * US,
+        }
+    }
+}
+
+/// A malformed `ESPT_GOVERNOR` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TuningError(String);
+
+impl fmt::Display for TuningError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid ESPT_GOVERNOR {:?}: expected \"off\", \"on\" or comma-separated \
+             key=value with keys promote_ms, window_ms, share_pct, backoff_ms, \
+             backoff_max_ms, forget_ms",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for TuningError {}
+
+impl FromStr for Tuning {
+    type Err = TuningError;
+
+    /// `off`, `on`, or e.g. `promote_ms=50,share_pct=10`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || TuningError(s.to_string());
+        let mut t = Tuning::default();
+        match s.trim() {
+            "off" => {
+                t.enabled = false;
+                return Ok(t);
+            }
+            "on" | "" => return Ok(t),
+            _ => {}
+        }
+        for kv in s.split(',') {
+            let (k, v) = kv.split_once('=').ok_or_else(err)?;
+            let v: u64 = v.trim().parse().map_err(|_| err())?;
+            match k.trim() {
+                "promote_ms" => t.promote_after = v * MS,
+                "window_ms" if v > 0 => t.window = v * MS,
+                "share_pct" if v <= 100 => t.max_share = v,
+                "backoff_ms" => t.backoff_min = v * MS,
+                "backoff_max_ms" => t.backoff_max = v * MS,
+                "forget_ms" => t.forget_after = v * MS,
+                _ => return Err(err()),
+            }
+        }
+        t.backoff_max = t.backoff_max.max(t.backoff_min);
+        Ok(t)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Translated code uses the soft TLB (slot base 0).
+    Soft,
+    /// Translated code uses the slots.
+    Shadow,
+}
+
+/// What a fill request should do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Leave it to the soft TLB.
+    Skip,
+    /// Mirror it.
+    Fill,
+    /// Mirror it: the address space has just been shadowed.
+    Promoted,
+}
+
+/// The policy state of one address space of one vCPU.
+#[derive(Clone, Debug)]
+pub struct Governor {
+    mode: Mode,
+    /// Run time accumulated before `since`.
+    run: u64,
+    /// When it last became current, while it is.
+    since: Option<u64>,
+    /// When it last stopped being current.
+    left: u64,
+    window_start: u64,
+    window_cost: u64,
+    /// Run time before which it stays on the soft TLB.
+    soft_until: u64,
+    backoff: u64,
+    /// Pages (numbers) mirrored at least once: filling one of these again
+    /// is churn; filling a new one is the investment the shadow is for.
+    touched: HashSet<u32>,
+}
+
+impl Governor {
+    /// A new address space, current from `now`.
+    pub fn new(t: &Tuning, now: u64) -> Self {
+        Governor {
+            mode: if t.enabled { Mode::Soft } else { Mode::Shadow },
+            run: 0,
+            since: Some(now),
+            left: now,
+            window_start: 0,
+            window_cost: 0,
+            soft_until: t.promote_after,
+            backoff: t.backoff_min,
+            touched: HashSet::new(),
+        }
+    }
+
+    /// Records that `page` is being mirrored; true the first time.
+    pub fn first_touch(&mut self, page: u32) -> bool {
+        self.touched.insert(page)
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Run time so far.
+    pub fn run_time(&self, now: u64) -> u64 {
+        self.run + self.since.map_or(0, |s| now.saturating_sub(s))
+    }
+
+    /// It becomes current.  Returns the mode it runs in.
+    pub fn enter(&mut self, t: &Tuning, now: u64) -> Mode {
+        if t.enabled && now.saturating_sub(self.left) > t.forget_after {
+            *self = Governor::new(t, now);
+            // Its slots (if any) are still current; only the policy
+            // starts over.
+        }
+        self.since = Some(now);
+        self.promote_if_due(now);
+        self.mode
+    }
+
+    /// It stops being current.
+    pub fn leave(&mut self, now: u64) {
+        self.run = self.run_time(now);
+        self.since = None;
+        self.left = now;
+    }
+
+    fn promote_if_due(&mut self, now: u64) -> bool {
+        let rt = self.run_time(now);
+        if self.mode == Mode::Soft && rt >= self.soft_until {
+            self.mode = Mode::Shadow;
+            self.window_start = rt;
+            self.window_cost = 0;
+            return true;
+        }
+        false
+    }
+
+    /// A fill was asked for.
+    pub fn on_fill_request(&mut self, now: u64) -> Verdict {
+        match self.mode {
+            Mode::Shadow => Verdict::Fill,
+            Mode::Soft => {
+                if self.promote_if_due(now) {
+                    Verdict::Promoted
+                } else {
+                    Verdict::Skip
+                }
+            }
+        }
+    }
+
+    /// Charges `cost` ns of engine work (a fill: `fill` true adds the
+    /// fault's estimated cost).  True when the address space must go back
+    /// to the soft TLB.
+    pub fn charge(&mut self, t: &Tuning, now: u64, cost: u64, fill: bool) -> bool {
+        if !t.enabled || self.mode != Mode::Shadow {
+            return false;
+        }
+        self.window_cost += cost + if fill { t.fault_cost } else { 0 };
+        let rt = self.run_time(now);
+        let budget = t.window / 100 * t.max_share;
+        if self.window_cost > budget {
+            self.mode = Mode::Soft;
+            self.soft_until = rt + self.backoff;
+            self.backoff = (self.backoff * 2).min(t.backoff_max);
+            return true;
+        }
+        if rt.saturating_sub(self.window_start) >= t.window {
+            // A healthy window: relapses start from the shortest back-off.
+            self.window_start = rt;
+            self.window_cost = 0;
+            self.backoff = t.backoff_min;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t() -> Tuning {
+        Tuning::default()
+    }
+
+    #[test]
+    fn starts_soft_and_is_shadowed_after_running_long_enough() {
+        let t = t();
+        let mut g = Governor::new(&t, 0);
+        assert_eq!(g.on_fill_request(5 * MS), Verdict::Skip);
+        // Time away does not count.
+        g.leave(10 * MS);
+        assert_eq!(g.enter(&t, 100 * MS), Mode::Soft);
+        assert_eq!(g.on_fill_request(105 * MS), Verdict::Skip);
+        assert_eq!(g.on_fill_request(111 * MS), Verdict::Promoted);
+        assert_eq!(g.on_fill_request(112 * MS), Verdict::Fill);
+    }
+
+    #[test]
+    fn disabled_means_always_shadowed() {
+        let t: Tuning = "off".parse().unwrap();
+        let mut g = Governor::new(&t, 0);
+        assert_eq!(g.on_fill_request(0), Verdict::Fill);
+        assert!(!g.charge(&t, 1, 10_000 * MS, true));
+        assert_eq!(g.mode(), Mode::Shadow);
+    }
+
+    #[test]
+    fn churn_sends_it_back_with_a_growing_backoff() {
+        let t = t();
+        let mut g = Governor::new(&t, 0);
+        assert_eq!(g.on_fill_request(20 * MS), Verdict::Promoted);
+        // 20 ms of fills within the first 10 ms of a window: over 20 %.
+        let mut now = 20 * MS;
+        let mut demoted = false;
+        for _ in 0..10_000 {
+            now += US;
+            if g.charge(&t, now, 5 * US, true) {
+                demoted = true;
+                break;
+            }
+        }
+        assert!(demoted);
+        assert_eq!(g.mode(), Mode::Soft);
+        assert_eq!(g.on_fill_request(now + 50 * MS), Verdict::Skip);
+        assert_eq!(g.on_fill_request(now + 101 * MS), Verdict::Promoted);
+        // The next relapse waits twice as long.
+        now += 101 * MS;
+        while !g.charge(&t, now, 20 * US, false) {
+            now += US;
+        }
+        assert_eq!(g.on_fill_request(now + 150 * MS), Verdict::Skip);
+        assert_eq!(g.on_fill_request(now + 201 * MS), Verdict::Promoted);
+    }
+
+    #[test]
+    fn a_trickle_of_fills_never_demotes() {
+        let t = t();
+        let mut g = Governor::new(&t, 0);
+        g.on_fill_request(20 * MS);
+        // One 8 us fill per millisecond for ten seconds: under 1 %.
+        for ms in 21..10_000 {
+            assert!(!g.charge(&t, ms * MS, 6 * US, true));
+        }
+        assert_eq!(g.mode(), Mode::Shadow);
+    }
+
+    #[test]
+    fn a_long_absence_starts_over() {
+        let t = t();
+        let mut g = Governor::new(&t, 0);
+        g.on_fill_request(30 * MS);
+        assert_eq!(g.mode(), Mode::Shadow);
+        g.leave(40 * MS);
+        assert_eq!(g.enter(&t, 45 * MS), Mode::Shadow);
+        g.leave(50 * MS);
+        assert_eq!(g.enter(&t, 50 * MS + t.forget_after + 1), Mode::Soft);
+    }
+
+    #[test]
+    fn tuning_parses_and_refuses() {
+        let t: Tuning = "promote_ms=50,share_pct=10".parse().unwrap();
+        assert_eq!(t.promote_after, 50 * MS);
+        assert_eq!(t.max_share, 10);
+        assert!(t.enabled);
+        assert!("share_pct=101".parse::<Tuning>().is_err());
+        assert!("fast".parse::<Tuning>().is_err());
+        assert!("window_ms=0".parse::<Tuning>().is_err());
+        let e = "x=1".parse::<Tuning>().unwrap_err().to_string();
+        assert!(e.contains("ESPT_GOVERNOR"), "{e}");
+    }
+}

@@ -1,0 +1,91 @@
+//! The governor as the translated code sees it: the slot base it loads is
+//! 0 (use the soft TLB) until an address space is shadowed, a slot once it
+//! is, and 0 again after churn, with its mirrored pages kept.
+
+mod common;
+
+use common::*;
+use espt::abi::{ESPT_PROT_READ, ESPT_PROT_WRITE};
+use espt::engine::{Config, ContextKey, Engine};
+use espt::types::{IdxMap, PAGE_SIZE};
+
+const RW: u32 = ESPT_PROT_READ | ESPT_PROT_WRITE;
+
+fn engine_with(tuning: &str) -> Engine {
+    let mut c = Config::new(1);
+    c.governor = tuning.parse().unwrap();
+    Engine::new(c).unwrap()
+}
+
+#[test]
+fn a_new_address_space_runs_on_the_soft_tlb() {
+    let e = engine_with("promote_ms=60000");
+    let ram = GuestRam::new(8);
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    assert!((0..16).all(|i| cpu.base(i) == 0));
+    e.fill(cpu.id, idx(1), 0x1000, PAGE_SIZE, ram.page_addr(0), RW)
+        .unwrap();
+    assert_eq!(cpu.base(1), 0);
+    assert_eq!(e.stats().fills, 0);
+    assert!(e.slot_of(cpu.id, idx(1)).is_none());
+    // A switch to another new address space: still the soft TLB.
+    e.switch_context(cpu.id, ContextKey(7));
+    assert!((0..16).all(|i| cpu.base(i) == 0));
+}
+
+#[test]
+fn a_shadowed_address_space_publishes_its_slots() {
+    let e = engine_with("promote_ms=0");
+    let ram = GuestRam::new(8);
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    e.fill(cpu.id, idx(1), 0x1000, PAGE_SIZE, ram.page_addr(0), RW)
+        .unwrap();
+    let slot = e.slot_of(cpu.id, idx(1)).expect("a slot");
+    assert_eq!(cpu.base(1), e.slot_base(slot) as u64);
+    // Other indexes point at the empty slot: they fault, then fill.
+    assert_ne!(cpu.base(0), 0);
+    assert_ne!(cpu.base(0), cpu.base(1));
+    let s = e.stats();
+    assert_eq!((s.fills, s.shadow_on, s.shadow_off), (1, 1, 0));
+    // Away and back: the same slot, still mirrored.
+    e.switch_context(cpu.id, ContextKey(9));
+    e.switch_context(cpu.id, ContextKey(0));
+    assert_eq!(cpu.base(1), e.slot_base(slot) as u64);
+}
+
+#[test]
+fn churn_sends_it_back_to_the_soft_tlb_and_keeps_its_pages() {
+    // No budget at all: the first charged mapping call demotes.
+    let e = engine_with("promote_ms=0,share_pct=0");
+    let ram = GuestRam::new(8);
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    for p in 0..4u64 {
+        // First fills of a page are an investment, not churn.
+        e.fill(
+            cpu.id,
+            idx(1),
+            p * PAGE_SIZE,
+            PAGE_SIZE,
+            ram.page_addr(p),
+            RW,
+        )
+        .unwrap();
+    }
+    assert_ne!(cpu.base(1), 0);
+    assert_eq!(e.stats().shadow_off, 0);
+    // A flush that unmaps, then the same page again: churn.
+    e.flush_page(cpu.id, IdxMap::ALL, 0);
+    assert_eq!(cpu.base(1), 0, "sent back to the soft TLB");
+    let s = e.stats();
+    assert_eq!(s.shadow_off, 1);
+    assert_eq!(s.pages_mapped_now, 3, "the other pages stay mirrored");
+    // During the back-off fills are left to the soft TLB.
+    e.fill(cpu.id, idx(1), 0, PAGE_SIZE, ram.page_addr(0), RW)
+        .unwrap();
+    assert_eq!(e.stats().fills, 4);
+    assert_eq!(cpu.base(1), 0);
+    assert!(e.slot_of(cpu.id, idx(1)).is_some());
+}
