@@ -44,6 +44,7 @@ same_signature!(
     espt_fill_run,
     espt_any_mirrored,
     espt_switch_context,
+    espt_tick,
     espt_flush_all,
     espt_flush_mmuidx,
     espt_flush_page,

@@ -178,8 +178,9 @@ struct VcpuState {
     mode: Mode,
     /// Table entry of an mmu index without a slot in shadow mode.
     empty: usize,
-    /// [`sys::MAPPING_CALLS`] at the last charge.
+    /// [`sys::MAPPING_CALLS`] and [`fault::REDIRECTS`] at the last charge.
     calls_seen: u64,
+    faults_seen: u64,
 }
 
 impl VcpuState {
@@ -295,11 +296,10 @@ struct Inner {
 /// What a charge to the governor is for.
 #[derive(Clone, Copy, Debug)]
 enum Work {
-    /// A page mapped after a fault.
+    /// A page newly mapped after a fault.
     Fill(GuestPage),
-    /// A page whose protection changed after a fault.
-    Refill,
-    /// Runs, flushes.
+    /// Anything else: protection changes, runs, flushes, fills that
+    /// found the page mirrored already.
     Other,
 }
 
@@ -384,16 +384,12 @@ impl Engine {
             epoch: sys::coarse_now_ns(),
         });
         let worker = inner.clone();
-        let reclaimer = if std::env::var_os("ESPT_NO_RECLAIMER").is_some() {
-            None
-        } else {
-            Some(
-                std::thread::Builder::new()
-                    .name("espt-reclaim".into())
-                    .spawn(move || worker.reclaim_loop())
-                    .map_err(Error::Thread)?,
-            )
-        };
+        let reclaimer = Some(
+            std::thread::Builder::new()
+                .name("espt-reclaim".into())
+                .spawn(move || worker.reclaim_loop())
+                .map_err(Error::Thread)?,
+        );
         log::info!(
             "espt: region {:#x}+{:#x}, {} slots, VMA budget {}",
             inner.region.base(),
@@ -470,6 +466,7 @@ impl Engine {
             governors: HashMap::from([(ContextKey::default(), governor)]),
             empty: self.inner.region.slot_base(SlotId::EMPTY),
             calls_seen: 0,
+            faults_seen: 0,
         };
         v.publish(&self.inner.region);
         st.vcpus.insert(id, v);
@@ -513,48 +510,72 @@ impl Engine {
         if !self.inner.admit(&mut st, vcpu)? {
             return Ok(());
         }
-        let backing = st.ram.backing(hp)?;
-        let slot = self.inner.slot_for(&mut st, vcpu, idx)?;
+        let (r, work) = self.fill_locked(&mut st, vcpu, idx, page, va, large_size, hp, prot);
+        self.inner.charge(&mut st, vcpu, work);
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fill_locked(
+        &self,
+        st: &mut State,
+        vcpu: VcpuId,
+        idx: MmuIdx,
+        page: GuestPage,
+        va: u64,
+        large_size: u64,
+        hp: HostPage,
+        prot: Prot,
+    ) -> (Result<()>, Work) {
+        let backing = match st.ram.backing(hp) {
+            Ok(b) => b,
+            Err(e) => return (Err(e), Work::Other),
+        };
+        let slot = match self.inner.slot_for(st, vcpu, idx) {
+            Ok(s) => s,
+            Err(e) => return (Err(e), Work::Other),
+        };
         let existing = st.live_mut(slot).map.get(page).copied();
         if let Some(m) = existing {
             if m.host == hp {
                 // Exactly the soft TLB's rights, downgrades included: a
                 // store that faults with espt=off must fault here too.
                 if m.prot == prot {
-                    return Ok(());
+                    return (Ok(()), Work::Other);
                 }
                 if prot > m.prot {
                     bump(&self.inner.counters.upgrades);
                 }
-                let r = self.inner.reprotect(&mut st, slot, page, prot);
-                self.inner.charge(&mut st, vcpu, Work::Refill);
-                return r;
+                return (self.inner.reprotect(st, slot, page, prot), Work::Other);
             }
             // A different page than the soft TLB now says: replace it.
-            self.inner.unmap_pages(&mut st, slot, &[page]);
+            self.inner.unmap_pages(st, slot, &[page]);
         }
         let m = Mapping {
             host: hp,
             backing,
             prot,
         };
-        self.inner.ensure_budget(&mut st, vcpu, slot, |st| {
+        if let Err(e) = self.inner.ensure_budget(st, vcpu, slot, |st| {
             st.live(slot)
                 .map_or(0, |l| l.map.vma_delta_of_insert(page, &m))
-        })?;
-        self.inner.record_large(&mut st, slot, va, large_size)?;
+        }) {
+            return (Err(e), Work::Other);
+        }
+        if let Err(e) = self.inner.record_large(st, slot, va, large_size) {
+            return (Err(e), Work::Other);
+        }
         if let Err(e) = self
             .inner
             .region
             .map(slot, page, 1, backing.fd, backing.offset, prot, true)
         {
             bump(&self.inner.counters.fill_refused);
-            return Err(Error::Map(e));
+            return (Err(Error::Map(e)), Work::Other);
         }
-        self.inner.insert(&mut st, slot, page, m);
+        self.inner.insert(st, slot, page, m);
         bump(&self.inner.counters.fills);
-        self.inner.charge(&mut st, vcpu, Work::Fill(page));
-        Ok(())
+        (Ok(()), Work::Fill(page))
     }
 
     /// The guest switched to address space `key` (an ASID change, which
@@ -591,6 +612,16 @@ impl Engine {
             bump(&self.inner.counters.shadow_on);
         }
         bump(&self.inner.counters.slot_switches);
+    }
+
+    /// Time passes on `vcpu`: shadows its current address space if it
+    /// has run on the soft TLB long enough, even without a fill request
+    /// (a program whose working set fits the soft TLB misses no more).
+    pub fn tick(&self, vcpu: VcpuId) {
+        let mut st = self.lock();
+        if st.vcpus.get(&vcpu).is_some_and(|v| v.mode == Mode::Soft) {
+            let _ = self.inner.admit(&mut st, vcpu);
+        }
     }
 
     /// Mirrors `pages` consecutive guest pages from `va` onto consecutive
@@ -891,6 +922,7 @@ impl Inner {
             Verdict::Promoted => {
                 v.mode = Mode::Shadow;
                 v.calls_seen = sys::MAPPING_CALLS.load(Ordering::Relaxed);
+                v.faults_seen = fault::REDIRECTS.load(Ordering::Relaxed);
                 v.publish(&self.region);
                 bump(&self.counters.shadow_on);
                 Ok(true)
@@ -898,12 +930,12 @@ impl Inner {
         }
     }
 
-    /// Charges the mapping calls made since the last charge (plus a
-    /// fault, for a fill) to `vcpu`'s current address space; sends it back
-    /// to the soft TLB when they cost more than the shadow can save.  Its
-    /// slots stay, and stay current: they serve again after the back-off.
-    /// The first fill of a page is not charged: a working set has to be
-    /// mirrored once for the shadow to pay at all.
+    /// Charges the faults and mapping calls made since the last charge
+    /// to `vcpu`'s current address space; sends it back to the soft TLB
+    /// when they cost more than the shadow can save.  Its slots stay, and
+    /// stay current: they serve again after the back-off.  The first fill
+    /// of a page is not charged: a working set has to be mirrored once for
+    /// the shadow to pay at all.
     fn charge(&self, st: &mut State, vcpu: VcpuId, work: Work) {
         if !self.tuning.enabled {
             return;
@@ -912,19 +944,23 @@ impl Inner {
             return;
         };
         let calls = sys::MAPPING_CALLS.load(Ordering::Relaxed);
+        let faults = fault::REDIRECTS.load(Ordering::Relaxed);
         let new_calls = calls.wrapping_sub(v.calls_seen);
+        let new_faults = faults.wrapping_sub(v.faults_seen);
         v.calls_seen = calls;
+        v.faults_seen = faults;
         if v.mode != Mode::Shadow {
             return;
         }
         let now = self.now();
         let g = v.governor(&self.tuning, now);
-        let fill = match work {
-            Work::Fill(page) if g.first_touch(page.number()) => return,
-            Work::Fill(_) | Work::Refill => true,
-            Work::Other => false,
-        };
-        if g.charge(&self.tuning, now, new_calls * self.tuning.call_cost, fill) {
+        if let Work::Fill(page) = work {
+            if g.first_touch(page.number()) {
+                return;
+            }
+        }
+        let cost = new_calls * self.tuning.call_cost + new_faults * self.tuning.fault_cost;
+        if g.charge(&self.tuning, now, cost) {
             v.mode = Mode::Soft;
             v.publish(&self.region);
             bump(&self.counters.shadow_off);

@@ -279,6 +279,15 @@ pub unsafe extern "C" fn espt_switch_context(vcpu: *mut EsptVcpu, key: u64) {
 /// # Safety
 /// `vcpu` must come from `espt_vcpu_create`.
 #[no_mangle]
+pub unsafe extern "C" fn espt_tick(vcpu: *mut EsptVcpu) {
+    if let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) {
+        e.tick(id);
+    }
+}
+
+/// # Safety
+/// `vcpu` must come from `espt_vcpu_create`.
+#[no_mangle]
 pub unsafe extern "C" fn espt_flush_all(vcpu: *mut EsptVcpu) {
     if let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) {
         e.flush_all(id);

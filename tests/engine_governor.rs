@@ -89,3 +89,18 @@ fn churn_sends_it_back_to_the_soft_tlb_and_keeps_its_pages() {
     assert_eq!(cpu.base(1), 0);
     assert!(e.slot_of(cpu.id, idx(1)).is_some());
 }
+
+#[test]
+fn a_tick_shadows_an_address_space_that_no_longer_misses() {
+    let e = engine_with("promote_ms=0");
+    let cpu = TestVcpu::new(&e, 0);
+    assert_eq!(cpu.base(1), 0);
+    e.tick(cpu.id);
+    // Shadowed with nothing mirrored yet: every index at the empty slot.
+    assert_ne!(cpu.base(1), 0);
+    assert_eq!(cpu.base(0), cpu.base(1));
+    assert_eq!(e.stats().shadow_on, 1);
+    // Ticks of a shadowed address space change nothing.
+    e.tick(cpu.id);
+    assert_eq!(e.stats().shadow_on, 1);
+}

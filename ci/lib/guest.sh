@@ -1,13 +1,14 @@
 # shellcheck shell=bash
 # Differential guest-test runner, sourced by ci/test and by each suite's
-# tests.sh.  Every guest test runs three times on the same emulator
-# binary: with -accel tcg,espt=off; with espt=on, where the engine's
-# governor shadows an address space only once it has run for a while and
-# sends it back to the soft TLB when it churns; and with espt=on and
-# ESPT_GOVERNOR=off ("shadow"), where every access goes through the shadow
-# from the start.  The console outputs must be identical byte for byte,
-# every run must exit with the expected status, and the espt=off output
-# must match the test's success pattern.
+# tests.sh.  Every guest test runs four times on the same emulator binary:
+# with -accel tcg,espt=off; with espt=on, where the engine's governor
+# shadows an address space only once it has run for a while and sends it
+# back to the soft TLB when it churns; with espt=on and ESPT_GOVERNOR=off
+# ("shadow"), where every access goes through the shadow from the start;
+# and with espt=on and a governor tuned to switch between the shadow and
+# the soft TLB every few milliseconds ("flip").  The console outputs must
+# be identical byte for byte, every run must exit with the expected
+# status, and the espt=off output must match the test's success pattern.
 #
 # Environment:
 #   QEMU            emulator to run (default: build/bin/qemu-system-arm)
@@ -24,14 +25,16 @@ GUEST_FAILED=${GUEST_FAILED:-0}
 GUEST_FAILED_NAMES=${GUEST_FAILED_NAMES:-}
 mkdir -p "$GUEST_OUT"
 
-# The modes of a guest test: "off", "on" (the default policy) and "shadow"
-# (espt=on, governor off).
-GUEST_MODES=(off on shadow)
+# The modes of a guest test: "off", "on" (the default policy), "shadow"
+# (espt=on, governor off) and "flip" (espt=on, the shadow turned off after
+# a few refills and back on after a millisecond, over and over).
+GUEST_MODES=(off on shadow flip)
+GUEST_FLIP_GOVERNOR=promote_ms=0,window_ms=1,share_pct=1,backoff_ms=1,backoff_max_ms=1
 
 _guest_accel() {
     if [ "${GUEST_NO_ESPT:-0}" = 1 ]; then
         echo "tcg"
-    elif [ "$1" = shadow ]; then
+    elif [ "$1" = shadow ] || [ "$1" = flip ]; then
         echo "tcg,espt=on"
     else
         echo "tcg,espt=$1"
@@ -39,7 +42,11 @@ _guest_accel() {
 }
 
 _guest_governor() {
-    if [ "$1" = shadow ]; then echo off; else echo "${ESPT_GOVERNOR:-}"; fi
+    case $1 in
+    shadow) echo off ;;
+    flip) echo "$GUEST_FLIP_GOVERNOR" ;;
+    *) echo "${ESPT_GOVERNOR:-}" ;;
+    esac
 }
 
 # guest_test NAME TIMEOUT_S EXPECT_RC PATTERN -- QEMU ARGS...
@@ -70,7 +77,7 @@ guest_test() {
             ok=0; why="$why espt=$mode exited $rc (expected $expect_rc);"
         fi
     done
-    for mode in on shadow; do
+    for mode in on shadow flip; do
         if ! cmp -s "$base.off.log" "$base.$mode.log"; then
             ok=0; why="$why outputs differ (diff $base.off.log $base.$mode.log);"
         fi
@@ -78,18 +85,18 @@ guest_test() {
     if ! grep -Eq -- "$pattern" "$base.off.log"; then
         ok=0; why="$why output lacks /$pattern/;"
     fi
-    if grep -q '^FAIL' "$base.off.log" "$base.on.log" "$base.shadow.log"; then
+    if grep -q '^FAIL' "$base".{off,on,shadow,flip}.log; then
         ok=0; why="$why a FAIL line was printed;"
     fi
     if [ $ok = 1 ]; then
         GUEST_PASSED=$((GUEST_PASSED + 1))
-        echo "ok   guest/$name (espt=off rc=${rcs[off]}, espt=on rc=${rcs[on]}, shadow rc=${rcs[shadow]}, identical output)"
+        echo "ok   guest/$name (espt=off rc=${rcs[off]}, espt=on rc=${rcs[on]}, shadow rc=${rcs[shadow]}, flip rc=${rcs[flip]}, identical output)"
     else
         GUEST_FAILED=$((GUEST_FAILED + 1))
         GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES guest/$name"
         echo "FAIL guest/$name:$why"
         echo "  --- last lines of espt=off / espt=on output:"
-        tail -n 5 "$base.off.log" "$base.on.log" "$base.on.err" "$base.shadow.log" \
-            "$base.shadow.err" 2>/dev/null | sed 's/^/  /'
+        tail -n 5 "$base".{off,on,shadow,flip}.log "$base".{on,shadow,flip}.err \
+            2>/dev/null | sed 's/^/  /'
     fi
 }
