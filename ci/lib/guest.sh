@@ -5,10 +5,11 @@
 # shadows an address space only once it has run for a while and sends it
 # back to the soft TLB when it churns; with espt=on and ESPT_GOVERNOR=off
 # ("shadow"), where every access goes through the shadow from the start;
-# and with espt=on and a governor tuned to switch between the shadow and
-# the soft TLB every few milliseconds ("flip").  The console outputs must
-# be identical byte for byte, every run must exit with the expected
-# status, and the espt=off output must match the test's success pattern.
+# and with espt=on and a governor tuned to turn the shadow off as soon as
+# it charges a few refills and back on a millisecond later ("flip").  The
+# console outputs must be identical byte for byte, every run must exit
+# with the expected status, and the espt=off output must match the test's
+# success pattern.
 #
 # Environment:
 #   QEMU            emulator to run (default: build/bin/qemu-system-arm)
