@@ -11,18 +11,21 @@ use espt::types::{IdxMap, PAGE_SIZE};
 
 const RW: u32 = ESPT_PROT_READ | ESPT_PROT_WRITE;
 
-fn engine_with(tuning: &str) -> Engine {
+/// An engine with the governor tuned by `tuning`, 8 pages of guest RAM
+/// and one vCPU.
+fn setup(tuning: &str) -> (Engine, GuestRam, TestVcpu) {
     let mut c = Config::new(1);
     c.governor = tuning.parse().unwrap();
-    Engine::new(c).unwrap()
+    let e = Engine::new(c).unwrap();
+    let ram = GuestRam::new(8);
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    (e, ram, cpu)
 }
 
 #[test]
 fn a_new_address_space_runs_on_the_soft_tlb() {
-    let e = engine_with("promote_ms=60000");
-    let ram = GuestRam::new(8);
-    ram.register(&e);
-    let cpu = TestVcpu::new(&e, 0);
+    let (e, ram, cpu) = setup("promote_ms=60000");
     assert!((0..16).all(|i| cpu.base(i) == 0));
     e.fill(cpu.id, idx(1), 0x1000, PAGE_SIZE, ram.page_addr(0), RW)
         .unwrap();
@@ -36,10 +39,7 @@ fn a_new_address_space_runs_on_the_soft_tlb() {
 
 #[test]
 fn a_shadowed_address_space_publishes_its_slots() {
-    let e = engine_with("promote_ms=0");
-    let ram = GuestRam::new(8);
-    ram.register(&e);
-    let cpu = TestVcpu::new(&e, 0);
+    let (e, ram, cpu) = setup("promote_ms=0");
     e.fill(cpu.id, idx(1), 0x1000, PAGE_SIZE, ram.page_addr(0), RW)
         .unwrap();
     let slot = e.slot_of(cpu.id, idx(1)).expect("a slot");
@@ -58,10 +58,7 @@ fn a_shadowed_address_space_publishes_its_slots() {
 #[test]
 fn churn_sends_it_back_to_the_soft_tlb_and_keeps_its_pages() {
     // No budget at all: the first charged mapping call demotes.
-    let e = engine_with("promote_ms=0,share_pct=0");
-    let ram = GuestRam::new(8);
-    ram.register(&e);
-    let cpu = TestVcpu::new(&e, 0);
+    let (e, ram, cpu) = setup("promote_ms=0,share_pct=0");
     for p in 0..4u64 {
         // First fills of a page are an investment, not churn.
         e.fill(
@@ -92,8 +89,7 @@ fn churn_sends_it_back_to_the_soft_tlb_and_keeps_its_pages() {
 
 #[test]
 fn a_tick_shadows_an_address_space_that_no_longer_misses() {
-    let e = engine_with("promote_ms=0");
-    let cpu = TestVcpu::new(&e, 0);
+    let (e, _ram, cpu) = setup("promote_ms=0");
     assert_eq!(cpu.base(1), 0);
     e.tick(cpu.id);
     // Shadowed with nothing mirrored yet: every index at the empty slot.
