@@ -510,11 +510,18 @@ impl Engine {
         if !self.inner.admit(&mut st, vcpu)? {
             return Ok(());
         }
-        let (r, work) = self.fill_locked(&mut st, vcpu, idx, page, va, large_size, hp, prot);
+        let r = self.fill_locked(&mut st, vcpu, idx, page, va, large_size, hp, prot);
+        let work = match r {
+            Ok(true) => Work::Fill(page),
+            _ => Work::Other,
+        };
         self.inner.charge(&mut st, vcpu, work);
-        r
+        r.map(|_| ())
     }
 
+    /// The body of [`Engine::fill`], under the lock and past the governor.
+    /// `Ok(true)` when it mapped the page (rather than finding it mirrored
+    /// or changing its protection).
     #[allow(clippy::too_many_arguments)]
     fn fill_locked(
         &self,
@@ -526,27 +533,21 @@ impl Engine {
         large_size: u64,
         hp: HostPage,
         prot: Prot,
-    ) -> (Result<()>, Work) {
-        let backing = match st.ram.backing(hp) {
-            Ok(b) => b,
-            Err(e) => return (Err(e), Work::Other),
-        };
-        let slot = match self.inner.slot_for(st, vcpu, idx) {
-            Ok(s) => s,
-            Err(e) => return (Err(e), Work::Other),
-        };
+    ) -> Result<bool> {
+        let backing = st.ram.backing(hp)?;
+        let slot = self.inner.slot_for(st, vcpu, idx)?;
         let existing = st.live_mut(slot).map.get(page).copied();
         if let Some(m) = existing {
             if m.host == hp {
                 // Exactly the soft TLB's rights, downgrades included: a
                 // store that faults with espt=off must fault here too.
                 if m.prot == prot {
-                    return (Ok(()), Work::Other);
+                    return Ok(false);
                 }
                 if prot > m.prot {
                     bump(&self.inner.counters.upgrades);
                 }
-                return (self.inner.reprotect(st, slot, page, prot), Work::Other);
+                return self.inner.reprotect(st, slot, page, prot).map(|()| false);
             }
             // A different page than the soft TLB now says: replace it.
             self.inner.unmap_pages(st, slot, &[page]);
@@ -556,26 +557,22 @@ impl Engine {
             backing,
             prot,
         };
-        if let Err(e) = self.inner.ensure_budget(st, vcpu, slot, |st| {
+        self.inner.ensure_budget(st, vcpu, slot, |st| {
             st.live(slot)
                 .map_or(0, |l| l.map.vma_delta_of_insert(page, &m))
-        }) {
-            return (Err(e), Work::Other);
-        }
-        if let Err(e) = self.inner.record_large(st, slot, va, large_size) {
-            return (Err(e), Work::Other);
-        }
+        })?;
+        self.inner.record_large(st, slot, va, large_size)?;
         if let Err(e) = self
             .inner
             .region
             .map(slot, page, 1, backing.fd, backing.offset, prot, true)
         {
             bump(&self.inner.counters.fill_refused);
-            return (Err(Error::Map(e)), Work::Other);
+            return Err(Error::Map(e));
         }
         self.inner.insert(st, slot, page, m);
         bump(&self.inner.counters.fills);
-        (Ok(()), Work::Fill(page))
+        Ok(true)
     }
 
     /// The guest switched to address space `key` (an ASID change, which
