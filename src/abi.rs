@@ -55,6 +55,7 @@ same_signature!(
     espt_sites_remove,
     espt_sites_clear,
     espt_region_base,
+    espt_soft_base,
     espt_region_size,
     espt_get_stats,
 );

@@ -89,12 +89,13 @@ impl Config {
         }
     }
 
-    /// Slots in the region, the always-empty slot 0 included.
+    /// Slots in the region, the never-mapped slots 0 and 1 included.
     pub fn slots(&self) -> u32 {
         if self.nb_slots != 0 {
             return self.nb_slots;
         }
-        (1 + self.nb_vcpus.saturating_mul(SLOTS_PER_VCPU) + SPARE_SLOTS).min(MAX_SLOTS)
+        (SlotId::RESERVED + self.nb_vcpus.saturating_mul(SLOTS_PER_VCPU) + SPARE_SLOTS)
+            .min(MAX_SLOTS)
     }
 }
 
@@ -156,7 +157,8 @@ struct Live {
 
 #[derive(Debug)]
 enum SlotState {
-    /// Slot 0: never mapped, the target of unfilled table entries.
+    /// Slots 0 and 1: never mapped, the targets of unfilled table entries
+    /// and of those of address spaces left to the soft TLB.
     Empty,
     Free,
     Live(Live),
@@ -178,17 +180,19 @@ struct VcpuState {
     mode: Mode,
     /// Table entry of an mmu index without a slot in shadow mode.
     empty: usize,
+    /// Table entry of every mmu index in soft mode.
+    soft: usize,
     /// [`sys::MAPPING_CALLS`] and [`fault::REDIRECTS`] at the last charge.
     calls_seen: u64,
     faults_seen: u64,
 }
 
 impl VcpuState {
-    /// The table entry for `idx`: 0 (the soft TLB) while the current
-    /// address space is not shadowed, else its slot or the empty slot.
+    /// The table entry for `idx`: the soft slot while the current address
+    /// space is not shadowed, else its slot or the empty slot.
     fn entry(&self, region: &Region, idx: MmuIdx) -> usize {
         match self.mode {
-            Mode::Soft => 0,
+            Mode::Soft => self.soft,
             Mode::Shadow => self.slots[idx.index()].map_or(self.empty, |s| region.slot_base(s)),
         }
     }
@@ -327,9 +331,9 @@ impl Engine {
         range("nb_vcpus", config.nb_vcpus.into(), MAX_VCPUS.into())?;
         range("nb_mmu_idx", config.nb_mmu_idx.into(), MmuIdx::COUNT as u64)?;
         range("nb_slots", config.slots().into(), MAX_SLOTS.into())?;
-        if config.slots() < 2 {
+        if config.slots() <= SlotId::RESERVED {
             return Err(Error::OutOfRange {
-                what: "nb_slots (needs 2 or more)",
+                what: "nb_slots (needs 3 or more)",
                 value: config.slots().into(),
                 max: MAX_SLOTS.into(),
             });
@@ -361,12 +365,15 @@ impl Engine {
             max_map_count.saturating_sub(host::current_map_count() + margin)
         };
         let mut slots = Vec::with_capacity(nb_slots as usize);
-        slots.push(SlotState::Empty);
-        slots.extend((1..nb_slots).map(|_| SlotState::Free));
+        slots.extend((0..SlotId::RESERVED).map(|_| SlotState::Empty));
+        slots.extend((SlotId::RESERVED..nb_slots).map(|_| SlotState::Free));
         let state = State {
             ram: RamBlocks::default(),
             slots,
-            free: (1..nb_slots).rev().map(SlotId::new).collect(),
+            free: (SlotId::RESERVED..nb_slots)
+                .rev()
+                .map(SlotId::new)
+                .collect(),
             vcpus: BTreeMap::new(),
             rmap: HashMap::new(),
             vmas: 0,
@@ -465,6 +472,7 @@ impl Engine {
             mode: governor.mode(),
             governors: HashMap::from([(ContextKey::default(), governor)]),
             empty: self.inner.region.slot_base(SlotId::EMPTY),
+            soft: self.inner.region.slot_base(SlotId::SOFT),
             calls_seen: 0,
             faults_seen: 0,
         };

@@ -13,7 +13,7 @@ use crate::engine::{Config, ContextKey, Engine, SlotTable, VcpuId};
 use crate::error::Error;
 use crate::governor::Tuning;
 use crate::sites;
-use crate::types::{IdxMap, MmuIdx};
+use crate::types::{IdxMap, MmuIdx, SlotId};
 
 static ENGINE: OnceLock<Engine> = OnceLock::new();
 
@@ -381,6 +381,13 @@ pub extern "C" fn espt_sites_clear() {
 #[no_mangle]
 pub extern "C" fn espt_region_base() -> u64 {
     engine().map_or(0, |e| e.region_base() as u64)
+}
+
+/// The slot base of every mmu index of an address space left to the soft
+/// TLB (0 without an engine).
+#[no_mangle]
+pub extern "C" fn espt_soft_base() -> u64 {
+    engine().map_or(0, |e| e.slot_base(SlotId::SOFT) as u64)
 }
 
 #[no_mangle]

@@ -163,6 +163,14 @@ impl SlotId {
     /// Slot 0 is never mapped: unfilled table entries point at it, so an
     /// access through them faults into the slow path.
     pub const EMPTY: SlotId = SlotId(0);
+    /// Slot 1 is never mapped either: every table entry of an address
+    /// space left to the soft TLB points at it.  Translated code for the
+    /// shadow that still runs then (until the vCPU leaves it) faults into
+    /// the slow path on each access, which is correct, and QEMU tells the
+    /// two states apart by this base (`espt_soft_base()`).
+    pub const SOFT: SlotId = SlotId(1);
+    /// Slots that are never handed out.
+    pub const RESERVED: u32 = 2;
 
     pub(crate) fn new(i: u32) -> Self {
         SlotId(i)

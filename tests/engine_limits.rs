@@ -89,9 +89,10 @@ fn a_lowered_budget_evicts_instead_of_failing() {
 
 #[test]
 fn pool_exhaustion_recycles_slots() {
-    // 1 empty slot + 2 usable: a vCPU using 4 mmu indexes must recycle.
+    // 2 never-mapped slots + 2 usable: a vCPU using 4 mmu indexes must
+    // recycle.
     let mut config = Config::new(1);
-    config.nb_slots = 3;
+    config.nb_slots = 4;
     let e = Engine::new(config).unwrap();
     let ram = GuestRam::new(8);
     ram.register(&e);

@@ -4,8 +4,9 @@
     report.py --runs runs.tsv --workloads workloads.tsv --out PREFIX \
               [--meta key=value ...]
 
-runs.tsv has one line per QEMU run: name, group, mode (off/on), pair,
-host wall seconds, guest seconds ("-" if none), exit status, output sha.
+runs.tsv has one line per QEMU run: name, group, mode (off/on, or user
+for the linux-user ceiling of ci/bench --ceiling), pair, host wall
+seconds, guest seconds ("-" if none), exit status, output sha.
 Writes PREFIX.json, PREFIX.md and PREFIX.png.
 
 Per workload: the median of each setting, ratio = median(off) / median(on)
@@ -14,6 +15,13 @@ off_i / on_i (min and max).  Geometric means of the ratios are given for
 the Linux CPU-bound programs (the SPEC-like suite), for every Linux
 workload (suite plus boot and fork/exec), for the microbenchmarks, and for
 everything.
+
+With user-mode runs, a second table puts each Linux program's guest-clock
+time under plain TCG and ESPT beside its time under qemu-arm (linux-user:
+no MMU emulation at all, the host kernel in place of the guest's), the
+ceiling ratio off/user that no memory virtualization can exceed on that
+program, and the share of the achievable gain that ESPT takes:
+(off - on) / (off - user).
 """
 import argparse
 import json
@@ -64,6 +72,16 @@ def summarise(runs, order, args_of):
                 "ratio": round(moff / mon, 4) if mon > 0 else None,
                 "pair_ratios": [round(x, 4) for x in pairs],
                 "spread": [round(min(pairs), 4), round(max(pairs), 4)] if pairs else None,
+            }
+        user = [r["guest_s"] for r in rs if r["mode"] == "user" and r["guest_s"] is not None]
+        g = w.get("guest")
+        if user and g:
+            muser = statistics.median(user)
+            off, on = g["off_median_s"], g["on_median_s"]
+            w["ceiling"] = {
+                "user_median_s": round(muser, 3),
+                "ratio": round(off / muser, 4) if muser > 0 else None,
+                "share": round((off - on) / (off - muser), 4) if off > muser else None,
             }
         shas = {r["output_sha256"] for r in rs}
         w["outputs_identical"] = len(shas) == 1 and all(r["rc"] == 0 for r in rs)
@@ -116,6 +134,23 @@ def markdown(ws, gm_wall, gm_guest, meta):
     for k, n in names.items():
         if k in gm_wall:
             lines.append(f"| {n} | **{fmt(gm_wall[k])}** | {fmt(gm_guest.get(k))} |")
+    cws = [w for w in ws if "ceiling" in w]
+    if cws:
+        lines += [
+            "",
+            "| workload | guest off s | guest on s | user-mode s | ESPT off/on | ceiling off/user | share of the gain taken |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for w in cws:
+            g, c = w["guest"], w["ceiling"]
+            share = "-" if c["share"] is None else f"{100 * c['share']:.0f}%"
+            lines.append(
+                f"| `{w['name']}` | {fmt(g['off_median_s'])} | {fmt(g['on_median_s'])} | "
+                f"{fmt(c['user_median_s'])} | {fmt(g['ratio'])} | **{fmt(c['ratio'])}** | {share} |")
+        suite = [w for w in cws if w["group"] == "linux" and w["name"] != "linux/forkexec"]
+        lines.append(
+            f"| geometric mean, suite | | | | {fmt(geomean([w['guest']['ratio'] for w in suite]))} "
+            f"| **{fmt(geomean([w['ceiling']['ratio'] for w in suite]))}** | |")
     lowest = min((w for w in ws if "wall" in w), key=lambda w: w["wall"]["ratio"], default=None)
     lines.append("")
     lines.append(
@@ -210,8 +245,11 @@ def main():
     gm_wall, gm_guest = geomeans(ws, "wall"), geomeans(ws, "guest")
     # Only Linux workloads have a guest clock: "all" would repeat "linux_all".
     gm_guest.pop("all", None)
+    ceil = [w["ceiling"]["ratio"] for w in ws if "ceiling" in w
+            and w["group"] == "linux" and w["name"] != "linux/forkexec"]
     doc = {"meta": meta, "target": {"geomean": TARGET, "floor": FLOOR},
            "geomean_wall": gm_wall, "geomean_guest": gm_guest,
+           "geomean_ceiling_suite": round(geomean(ceil), 4) if ceil else None,
            "workloads": ws, "runs": runs}
     with open(a.out + ".json", "w") as f:
         json.dump(doc, f, indent=1)
