@@ -39,7 +39,13 @@ expect() {
 MONITOR_SCRIPT='eval "$PREFIX"; printf "info espt\nquit\n" | "$@" -display none -nic none -serial none -monitor stdio -S'
 
 run_emulator_checks() {
-    local mon=(bash -c "$MONITOR_SCRIPT" _ "$QEMU")
+    local mon=(bash -c "$MONITOR_SCRIPT" _ "$QEMU") hello=$GUEST_OUT/hello-armhf
+    # The patches touch code that linux-user shares (target/arm, tcg/i386):
+    # qemu-arm from the same tree must still run a program.
+    printf '#include <stdio.h>\nint main(int c, char **v) { printf("hello %%s\\n", v[1]); return 3; }\n' |
+        arm-linux-gnueabihf-gcc -static -O2 -x c -o "$hello" - 2>"$hello.log"
+    expect "build/linux-user-runs-armhf" 3 '^hello armhf$' -- \
+        "$ESPT_ROOT/build/bin/qemu-arm" "$hello" armhf
     expect "options/accel-help-lists-espt" 0 '^  espt=<bool> +- .*shadow page tables' -- \
         "$QEMU" -accel tcg,help
     expect "options/bad-espt-value-is-refused" 1 "espt.*(expects|'on' or 'off'|bool)" -- \
