@@ -8,18 +8,18 @@
 //! keep invalidating what was just mirrored (a JIT or self-modifying code
 //! rewriting a page, a guest kernel forking), lose.
 //!
-//! So each address space of each vCPU starts on the soft TLB (slot base 0
-//! in the table: translated code takes the soft-TLB compare instead of the
-//! shadow access) and is shadowed once it has run [`Tuning::promote_after`]
-//! on its vCPU.  While shadowed, its churn is charged to it: each mapping
-//! call on the slots ([`Tuning::call_cost`]) and each fault that led to a
-//! refill ([`Tuning::fault_cost`]); the first fill of a page is not churn
-//! but the investment a shadow needs.  If the charges exceed
-//! [`Tuning::max_share`] of a [`Tuning::window`] of its run time, it goes
-//! back to the soft TLB for a back-off that doubles on each relapse (up to
-//! [`Tuning::backoff_max`]) and resets after a healthy window.  Its slots
-//! are kept, and kept current, while it is off: what was mirrored is still
-//! there when it comes back.
+//! So each address space of each vCPU starts on the soft TLB (every table
+//! entry at the never-mapped soft slot; QEMU then runs translation blocks
+//! made without the shadow, plain TCG's) and is shadowed once it has run
+//! [`Tuning::promote_after`] on its vCPU.  While shadowed, its churn is
+//! charged to it: each mapping call on the slots ([`Tuning::call_cost`])
+//! and each fault that led to a refill ([`Tuning::fault_cost`]); the first
+//! fill of a page is not churn but the investment a shadow needs.  If the
+//! charges exceed [`Tuning::max_share`] of a [`Tuning::window`] of its run
+//! time, it goes back to the soft TLB for a back-off that doubles on each
+//! relapse (up to [`Tuning::backoff_max`]) and resets after a healthy
+//! window.  Its slots are kept, and kept current, while it is off: what
+//! was mirrored is still there when it comes back.
 //!
 //! Costs are estimates rather than measurements because the host's precise
 //! clock costs ~100 ns a read in a VM, more than the policy may spend per
@@ -147,7 +147,7 @@ impl FromStr for Tuning {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Translated code uses the soft TLB (slot base 0).
+    /// Translated code uses the soft TLB (table entries at the soft slot).
     Soft,
     /// Translated code uses the slots.
     Shadow,
