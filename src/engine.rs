@@ -302,8 +302,14 @@ struct Inner {
 enum Work {
     /// A page newly mapped after a fault.
     Fill(GuestPage),
-    /// Anything else: protection changes, runs, flushes, fills that
-    /// found the page mirrored already.
+    /// A guest TLB invalidation.  Its unmaps are not charged: the slots
+    /// of an address space sent back to the soft TLB are kept current, so
+    /// going back would not save them, and a guest freeing a large buffer
+    /// page by page (32-bit Linux does) is no reason to leave the shadow.
+    /// The refills that follow, if any, are charged.
+    Flush,
+    /// Anything else: protection changes, runs, fills that found the page
+    /// mirrored already.
     Other,
 }
 
@@ -760,7 +766,7 @@ impl Engine {
         for slot in self.inner.slots_of(&st, vcpu, idxmap) {
             self.inner.retire(&mut st, slot);
         }
-        self.inner.charge(&mut st, vcpu, Work::Other);
+        self.inner.charge(&mut st, vcpu, Work::Flush);
     }
 
     /// Drops the page holding `va` and every large page that contains it.
@@ -773,7 +779,7 @@ impl Engine {
         for slot in self.inner.slots_of(&st, vcpu, idxmap) {
             self.inner.drop_range(&mut st, slot, page, 1);
         }
-        self.inner.charge(&mut st, vcpu, Work::Other);
+        self.inner.charge(&mut st, vcpu, Work::Flush);
     }
 
     /// Drops `[va, va + len)` and the large pages overlapping it.
@@ -795,7 +801,7 @@ impl Engine {
                 self.inner.drop_range(&mut st, slot, first, pages);
             }
         }
-        self.inner.charge(&mut st, vcpu, Work::Other);
+        self.inner.charge(&mut st, vcpu, Work::Flush);
     }
 
     /// Makes every shadow of guest RAM in `[host, host + len)` read-only,
@@ -953,6 +959,11 @@ impl Inner {
         let new_calls = calls.wrapping_sub(v.calls_seen);
         let new_faults = faults.wrapping_sub(v.faults_seen);
         v.calls_seen = calls;
+        if matches!(work, Work::Flush) {
+            // Faults since the last charge stay to be charged with the
+            // next fill.
+            return;
+        }
         v.faults_seen = faults;
         if v.mode != Mode::Shadow {
             return;

@@ -82,16 +82,24 @@ fn churn_sends_it_back_to_the_soft_tlb_and_keeps_its_pages() {
     }
     assert_ne!(cpu.base(1), soft(&e));
     assert_eq!(e.stats().shadow_off, 0);
-    // A flush that unmaps, then the same page again: churn.
+    // A flush alone is not churn: the soft TLB would not save its unmap.
     e.flush_page(cpu.id, IdxMap::ALL, 0);
-    assert_eq!(cpu.base(1), soft(&e), "sent back to the soft TLB");
-    let s = e.stats();
-    assert_eq!(s.shadow_off, 1);
-    assert_eq!(s.pages_mapped_now, 3, "the other pages stay mirrored");
-    // During the back-off fills are left to the soft TLB.
+    assert_ne!(cpu.base(1), soft(&e));
+    assert_eq!(e.stats().shadow_off, 0);
+    // The same page mapped again after it is.
     e.fill(cpu.id, idx(1), 0, PAGE_SIZE, ram.page_addr(0), RW)
         .unwrap();
-    assert_eq!(e.stats().fills, 4);
+    assert_eq!(cpu.base(1), soft(&e), "sent back to the soft TLB");
+    let s = e.stats();
+    assert_eq!((s.shadow_off, s.fills), (1, 5));
+    assert_eq!(s.pages_mapped_now, 4, "its pages stay mirrored");
+    // During the back-off flushes still reach its slot, and fills are
+    // left to the soft TLB.
+    e.flush_page(cpu.id, IdxMap::ALL, PAGE_SIZE);
+    e.fill(cpu.id, idx(1), PAGE_SIZE, PAGE_SIZE, ram.page_addr(1), RW)
+        .unwrap();
+    let s = e.stats();
+    assert_eq!((s.fills, s.pages_mapped_now), (5, 3));
     assert_eq!(cpu.base(1), soft(&e));
     assert!(e.slot_of(cpu.id, idx(1)).is_some());
 }
@@ -112,7 +120,7 @@ fn a_tick_shadows_an_address_space_that_no_longer_misses() {
 
 #[test]
 fn shadow_code_that_runs_while_soft_takes_the_slow_path() {
-    // Demoted at the first churn, with pages still mirrored in its slot.
+    // Demoted at the first refill, with pages still mirrored in its slot.
     let (e, ram, cpu) = setup("promote_ms=0,share_pct=0");
     let jit = Jit::new();
     ram.write_u64(0, 0, 0x1234);
@@ -130,6 +138,8 @@ fn shadow_code_that_runs_while_soft_takes_the_slow_path() {
     }
     assert_eq!(jit.load(cpu.base(1), PAGE_SIZE, 8), Some(0x5678));
     e.flush_page(cpu.id, IdxMap::ALL, 0);
+    e.fill(cpu.id, idx(1), 0, PAGE_SIZE, ram.page_addr(0), RW)
+        .unwrap();
     assert_eq!(cpu.base(1), soft(&e));
     assert!(e.slot_of(cpu.id, idx(1)).is_some(), "its slot is kept");
     // Until QEMU leaves the blocks for the shadow, their accesses meet
