@@ -14,7 +14,9 @@
 //! [`Tuning::promote_after`] on its vCPU.  While shadowed, its churn is
 //! charged to it: each mapping call on the slots ([`Tuning::call_cost`])
 //! and each fault that led to a refill ([`Tuning::fault_cost`]); the first
-//! fill of a page is not churn but the investment a shadow needs.  If the
+//! fill of a page is not churn but the investment a shadow needs, and the
+//! unmaps of guest TLB invalidations are not charged either (its slots
+//! stay current on the soft TLB too, so leaving would not save them).  If the
 //! charges exceed [`Tuning::max_share`] of a [`Tuning::window`] of its run
 //! time, it goes back to the soft TLB for a back-off that doubles on each
 //! relapse (up to [`Tuning::backoff_max`]) and resets after a healthy
