@@ -27,6 +27,19 @@ fn setup(tuning: &str) -> (Engine, GuestRam, TestVcpu) {
     (e, ram, cpu)
 }
 
+/// Mirrors guest page `p` onto RAM page `p` for mmu index 1, read-write.
+fn fill_page(e: &Engine, ram: &GuestRam, cpu: &TestVcpu, p: u64) {
+    e.fill(
+        cpu.id,
+        idx(1),
+        p * PAGE_SIZE,
+        PAGE_SIZE,
+        ram.page_addr(p),
+        RW,
+    )
+    .unwrap();
+}
+
 /// The base of every mmu index while an address space is on the soft TLB.
 fn soft(e: &Engine) -> u64 {
     e.slot_base(SlotId::SOFT) as u64
@@ -70,15 +83,7 @@ fn churn_sends_it_back_to_the_soft_tlb_and_keeps_its_pages() {
     let (e, ram, cpu) = setup("promote_ms=0,share_pct=0");
     for p in 0..4u64 {
         // First fills of a page are an investment, not churn.
-        e.fill(
-            cpu.id,
-            idx(1),
-            p * PAGE_SIZE,
-            PAGE_SIZE,
-            ram.page_addr(p),
-            RW,
-        )
-        .unwrap();
+        fill_page(&e, &ram, &cpu, p);
     }
     assert_ne!(cpu.base(1), soft(&e));
     assert_eq!(e.stats().shadow_off, 0);
@@ -87,8 +92,7 @@ fn churn_sends_it_back_to_the_soft_tlb_and_keeps_its_pages() {
     assert_ne!(cpu.base(1), soft(&e));
     assert_eq!(e.stats().shadow_off, 0);
     // The same page mapped again after it is.
-    e.fill(cpu.id, idx(1), 0, PAGE_SIZE, ram.page_addr(0), RW)
-        .unwrap();
+    fill_page(&e, &ram, &cpu, 0);
     assert_eq!(cpu.base(1), soft(&e), "sent back to the soft TLB");
     let s = e.stats();
     assert_eq!((s.shadow_off, s.fills), (1, 5));
@@ -96,8 +100,7 @@ fn churn_sends_it_back_to_the_soft_tlb_and_keeps_its_pages() {
     // During the back-off flushes still reach its slot, and fills are
     // left to the soft TLB.
     e.flush_page(cpu.id, IdxMap::ALL, PAGE_SIZE);
-    e.fill(cpu.id, idx(1), PAGE_SIZE, PAGE_SIZE, ram.page_addr(1), RW)
-        .unwrap();
+    fill_page(&e, &ram, &cpu, 1);
     let s = e.stats();
     assert_eq!((s.fills, s.pages_mapped_now), (5, 3));
     assert_eq!(cpu.base(1), soft(&e));
@@ -126,20 +129,11 @@ fn shadow_code_that_runs_while_soft_takes_the_slow_path() {
     ram.write_u64(0, 0, 0x1234);
     ram.write_u64(1, 0, 0x5678);
     for p in 0..2u64 {
-        e.fill(
-            cpu.id,
-            idx(1),
-            p * PAGE_SIZE,
-            PAGE_SIZE,
-            ram.page_addr(p),
-            RW,
-        )
-        .unwrap();
+        fill_page(&e, &ram, &cpu, p);
     }
     assert_eq!(jit.load(cpu.base(1), PAGE_SIZE, 8), Some(0x5678));
     e.flush_page(cpu.id, IdxMap::ALL, 0);
-    e.fill(cpu.id, idx(1), 0, PAGE_SIZE, ram.page_addr(0), RW)
-        .unwrap();
+    fill_page(&e, &ram, &cpu, 0);
     assert_eq!(cpu.base(1), soft(&e));
     assert!(e.slot_of(cpu.id, idx(1)).is_some(), "its slot is kept");
     // Until QEMU leaves the blocks for the shadow, their accesses meet
