@@ -94,10 +94,27 @@ def summarise(runs, order, args_of):
     return out
 
 
+def in_suite(w):
+    """The Linux CPU-bound programs (the SPEC-like suite)."""
+    return w["group"] == "linux" and w["name"] != "linux/forkexec"
+
+
+def ceiling_geomeans(ws):
+    """Suite geomeans of ESPT's and the ceiling's ratios, guest and wall."""
+    suite = [w for w in ws if "ceiling" in w and in_suite(w)]
+    if not suite:
+        return None
+    return {
+        "espt_guest": geomean([w["guest"]["ratio"] for w in suite]),
+        "guest": geomean([w["ceiling"]["ratio"] for w in suite]),
+        "espt_wall": geomean([w["wall"]["ratio"] for w in suite]),
+        "wall": geomean([w["ceiling"]["wall_ratio"] for w in suite]),
+    }
+
+
 def geomeans(ws, label):
     sets = {
-        "linux_cpu_suite": [w for w in ws if w["group"] == "linux"
-                            and w["name"] != "linux/forkexec"],
+        "linux_cpu_suite": [w for w in ws if in_suite(w)],
         "linux_all": [w for w in ws if w["group"] in ("linux", "boot")],
         "micro": [w for w in ws if w["group"] == "micro"],
         "all": ws,
@@ -153,12 +170,11 @@ def markdown(ws, gm_wall, gm_guest, meta):
                 f"| `{w['name']}` | {fmt(g['off_median_s'])} | {fmt(g['on_median_s'])} | "
                 f"{fmt(c['user_median_s'])} | {fmt(g['ratio'])} | **{fmt(c['ratio'])}** | {share} | "
                 f"{fmt(w['wall']['ratio'])} | **{fmt(c['wall_ratio'])}** |")
-        suite = [w for w in cws if w["group"] == "linux" and w["name"] != "linux/forkexec"]
-        lines.append(
-            f"| geometric mean, suite | | | | {fmt(geomean([w['guest']['ratio'] for w in suite]))} "
-            f"| **{fmt(geomean([w['ceiling']['ratio'] for w in suite]))}** | "
-            f"| {fmt(geomean([w['wall']['ratio'] for w in suite]))} "
-            f"| **{fmt(geomean([w['ceiling']['wall_ratio'] for w in suite]))}** |")
+        gm = ceiling_geomeans(ws)
+        if gm:
+            lines.append(
+                f"| geometric mean, suite | | | | {fmt(gm['espt_guest'])} | **{fmt(gm['guest'])}** "
+                f"| | {fmt(gm['espt_wall'])} | **{fmt(gm['wall'])}** |")
     lowest = min((w for w in ws if "wall" in w), key=lambda w: w["wall"]["ratio"], default=None)
     lines.append("")
     lines.append(
@@ -264,14 +280,12 @@ def main():
     gm_wall, gm_guest = geomeans(ws, "wall"), geomeans(ws, "guest")
     # Only Linux workloads have a guest clock: "all" would repeat "linux_all".
     gm_guest.pop("all", None)
-    csuite = [w["ceiling"] for w in ws if "ceiling" in w
-              and w["group"] == "linux" and w["name"] != "linux/forkexec"]
+    gm_ceiling = ceiling_geomeans(ws)
     doc = {"meta": meta, "target": {"geomean": TARGET, "floor": FLOOR},
            "geomean_wall": gm_wall, "geomean_guest": gm_guest,
            "geomean_ceiling_suite": {
-               "guest": round(geomean([c["ratio"] for c in csuite]), 4),
-               "wall": round(geomean([c["wall_ratio"] for c in csuite]), 4),
-           } if csuite else None,
+               k: round(gm_ceiling[k], 4) for k in ("guest", "wall")
+           } if gm_ceiling else None,
            "workloads": ws, "runs": runs}
     with open(a.out + ".json", "w") as f:
         json.dump(doc, f, indent=1)
