@@ -47,6 +47,7 @@ same_signature!(
     espt_tick,
     espt_flush_all,
     espt_flush_mmuidx,
+    espt_flush_context,
     espt_flush_page,
     espt_flush_range,
     espt_protect_host_range,

@@ -769,6 +769,41 @@ impl Engine {
         self.inner.charge(&mut st, vcpu, Work::Flush);
     }
 
+    /// The guest invalidated the non-global translations of one ASID
+    /// (TLBIASID): drops the slots of the current address space of `vcpu`
+    /// and of every saved one whose key, masked by `mask`, is `value` (the
+    /// mask keeps the bits of the key that hold the ASID the operation
+    /// names).  QEMU's soft TLB, not tagged with ASIDs, flushes all it
+    /// holds; the slots of the other saved address spaces stay, since the
+    /// operation touches neither their non-global translations nor any
+    /// global one.  The current address space is dropped whatever its key:
+    /// it is the ASID's own when the guest flushes the address space it
+    /// runs in (a Linux fork or exit), and a key made before the guest
+    /// changed its translation regime need not name the ASID in force.
+    /// Linux issues one for every fork and exit, which used to empty the
+    /// slots of every address space, the kernel's mappings in each of them
+    /// included.
+    pub fn flush_context(&self, vcpu: VcpuId, value: u64, mask: u64) {
+        bump(&self.inner.counters.flush_context);
+        let mut st = self.lock();
+        let Some(v) = st.vcpus.get(&vcpu) else {
+            return;
+        };
+        let saved = v
+            .saved
+            .iter()
+            .filter(|(key, _)| key.0 & mask == value)
+            .map(|(_, set)| set);
+        let victims: Vec<SlotId> = std::iter::once(&v.slots)
+            .chain(saved)
+            .flat_map(|set| set.iter().flatten().copied())
+            .collect();
+        for slot in victims {
+            self.inner.retire(&mut st, slot);
+        }
+        self.inner.charge(&mut st, vcpu, Work::Flush);
+    }
+
     /// Drops the page holding `va` and every large page that contains it.
     pub fn flush_page(&self, vcpu: VcpuId, idxmap: IdxMap, va: u64) {
         bump(&self.inner.counters.flush_page);
@@ -853,6 +888,7 @@ impl Engine {
             foreign_faults: fault::FOREIGN.load(Ordering::Relaxed),
             flush_all: c.flush_all,
             flush_mmuidx: c.flush_mmuidx,
+            flush_context: c.flush_context,
             flush_page: c.flush_page,
             flush_range: c.flush_range,
             large_page_drops: c.large_page_drops,

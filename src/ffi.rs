@@ -306,6 +306,15 @@ pub unsafe extern "C" fn espt_flush_mmuidx(vcpu: *mut EsptVcpu, idxmap: u32) {
 /// # Safety
 /// `vcpu` must come from `espt_vcpu_create`.
 #[no_mangle]
+pub unsafe extern "C" fn espt_flush_context(vcpu: *mut EsptVcpu, value: u64, mask: u64) {
+    if let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) {
+        e.flush_context(id, value, mask);
+    }
+}
+
+/// # Safety
+/// `vcpu` must come from `espt_vcpu_create`.
+#[no_mangle]
 pub unsafe extern "C" fn espt_flush_page(vcpu: *mut EsptVcpu, idxmap: u32, vaddr: u64) {
     if let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) {
         e.flush_page(id, IdxMap::from_bits(idxmap), vaddr);

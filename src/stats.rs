@@ -32,6 +32,7 @@ counters!(
     upgrades,
     flush_all,
     flush_mmuidx,
+    flush_context,
     flush_page,
     flush_range,
     large_page_drops,

@@ -6,15 +6,20 @@
  * (nG = 0) mapping.  The test switches between them many times, then uses
  * TLBIASID, TLBIMVA with an ASID, TLBIMVAA and TLBIALL to publish table
  * changes for one space while running in the other, and reuses an ASID for
- * a new table.  Done twice: short descriptors (ASID in CONTEXTIDR) and
- * long descriptors (ASID in TTBR0[55:48]).
+ * a new table.  A fourth space D, with an ASID of its own, checks that
+ * TLBIASID of one ASID leaves a third space's translations alone and that
+ * D's own TLBIASIDIS, issued from another space, reaches it.  Done twice:
+ * short descriptors (ASID in CONTEXTIDR) and long descriptors (ASID in
+ * TTBR0[55:48]).
  */
 #include "bm.h"
 
 #define ASID_A 5u
 #define ASID_B 9u
-enum { A, B, C };
-static const uint32_t asid_of[3] = {ASID_A, ASID_B, ASID_A}; /* C reuses A's ASID */
+#define ASID_D 13u
+enum { A, B, C, D, NSPACES };
+/* C reuses A's ASID */
+static const uint32_t asid_of[NSPACES] = {ASID_A, ASID_B, ASID_A, ASID_D};
 
 struct env {
     const char *fmt;
@@ -26,8 +31,8 @@ struct env {
 };
 
 /* ------------------------------------------------------ short descriptors */
-static uint32_t sl1[3][4096] __attribute__((aligned(16384)));
-static uint32_t sl2[3][256] __attribute__((aligned(1024)));
+static uint32_t sl1[NSPACES][4096] __attribute__((aligned(16384)));
+static uint32_t sl2[NSPACES][256] __attribute__((aligned(1024)));
 
 static void s_use(int s)
 {
@@ -40,7 +45,7 @@ static void s_big(int s, uint32_t pa) { sd_section(sl1[s], 0x90000000, pa, AP_RW
 static void s_page(int s, uint32_t pa) { sd_page(sl2[s], 0xa0000000, pa, AP_RW, M_NG); }
 static void s_glob(uint32_t pa)
 {
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < NSPACES; s++) {
         sd_section(sl1[s], 0x90100000, pa, AP_RW, 0);
     }
 }
@@ -48,9 +53,9 @@ static const struct env short_env = {"short", s_use, s_big, s_page, s_glob,
                                      0x90000000, 0xa0000000, 0x90100000};
 
 /* ------------------------------------------------------- long descriptors */
-static uint64_t ll1[3][512] __attribute__((aligned(4096)));
-static uint64_t ll2[3][512] __attribute__((aligned(4096)));
-static uint64_t ll3[3][512] __attribute__((aligned(4096)));
+static uint64_t ll1[NSPACES][512] __attribute__((aligned(4096)));
+static uint64_t ll2[NSPACES][512] __attribute__((aligned(4096)));
+static uint64_t ll3[NSPACES][512] __attribute__((aligned(4096)));
 static uint64_t ll2low[512] __attribute__((aligned(4096)));
 
 static void l_use(int s)
@@ -62,7 +67,7 @@ static void l_big(int s, uint32_t pa) { lp_block2m(ll2[s], 0x80000000, pa, LAP_R
 static void l_page(int s, uint32_t pa) { lp_page(ll3[s], 0x80400000, pa, LAP_RW, M_NG); }
 static void l_glob(uint32_t pa)
 {
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < NSPACES; s++) {
         lp_block2m(ll2[s], 0x80200000, pa, LAP_RW, 0);
     }
 }
@@ -84,9 +89,12 @@ static const struct env lpae_env = {"lpae", l_use, l_big, l_page, l_glob,
 #define PG_B    0x42001000u
 #define PG_C    0x42002000u
 #define PG_A2   0x42003000u
+#define BIG_D   0x42200000u
+#define PG_D    0x42004000u
 
 static const uint32_t all_backings[] = {BIG_A, BIG_B, BIG_C, BIG_B2, BIG_A3, BIG_B3,
-                                        GLOB, GLOB2, PG_A, PG_B, PG_C, PG_A2};
+                                        GLOB, GLOB2, PG_A, PG_B, PG_C, PG_A2,
+                                        BIG_D, PG_D};
 
 /* word 0 of every backing page holds its physical address */
 static void tag_all(void)
@@ -231,6 +239,53 @@ static void scenario(const struct env *e)
     }
     end();
 
+    /* 8. TLBIASID(B) leaves D's translations; D's own TLBIASIDIS reaches it */
+    e->map_big(D, BIG_D);
+    e->map_page(D, PG_D);
+    dsb();
+    isb();
+    begin("%s: a third ASID across TLBIASID of another", e->fmt);
+    for (uint32_t i = 0; i < 30; i++) {
+        static const int order[3] = {A, B, D};
+        int s = order[i % 3];
+        e->use(s);
+        expect(e, s == A ? BIG_A : s == B ? BIG_B : BIG_D,
+               s == A ? PG_A : s == B ? PG_B : PG_D, GLOB, i);
+    }
+    e->use(A);
+    e->map_page(B, PG_A2);
+    tlbiasid(ASID_B);
+    dsb();
+    isb();
+    e->use(D);
+    expect(e, BIG_D, PG_D, GLOB, 100);
+    e->use(B);
+    expect(e, BIG_B, PG_A2, GLOB, 101);
+    e->use(A);
+    expect(e, BIG_A, PG_A, GLOB, 102);
+    e->use(D);
+    expect(e, BIG_D, PG_D, GLOB, 103);
+    e->use(B);
+    e->map_page(D, PG_C);
+    e->map_big(D, BIG_C);
+    tlbiasidis(ASID_D);
+    dsb();
+    isb();
+    e->use(A);
+    expect(e, BIG_A, PG_A, GLOB, 104);
+    e->use(D);
+    expect(e, BIG_C, PG_C, GLOB, 105);
+    e->use(B);
+    expect(e, BIG_B, PG_A2, GLOB, 106);
+    e->use(D);
+    expect(e, BIG_C, PG_C, GLOB, 107);
+    end();
+    /* back as step 7 left it, for the second format */
+    e->map_page(B, PG_B);
+    tlbiasid(ASID_B);
+    dsb();
+    isb();
+
     /* the physical pages saw exactly the stores made in their own space */
     begin("%s: backings after the stores", e->fmt);
     static const uint32_t untouched[] = {BIG_C, BIG_B2, BIG_A3, BIG_B3, GLOB2, PG_C, PG_A2};
@@ -242,7 +297,7 @@ static void scenario(const struct env *e)
 
 int main(void)
 {
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < NSPACES; s++) {
         sd_identity(sl1[s]);
         sd_table(sl1[s], 0xa0000000, sl2[s], M_DOM(0));
     }
@@ -254,7 +309,7 @@ int main(void)
     check32("short: CONTEXTIDR holds ASID A", MRC(0, c13, c0, 1) & 0xff, ASID_A);
 
     mmu_off();
-    for (int s = 0; s < 3; s++) {
+    for (int s = 0; s < NSPACES; s++) {
         lp_identity(ll1[s], ll2low);
         lp_table1(ll1[s], 0x80000000, ll2[s]);
         lp_table2(ll2[s], 0x80400000, ll3[s]);
