@@ -320,12 +320,55 @@ fn address_spaces_keep_their_slots_across_switches() {
     e.switch_context(cpu.id, a);
     assert_eq!(jit.load(cpu.base(0), 0x6000, 8), None);
     assert_eq!(jit.load(cpu.base(0), 0x5000, 8), Some(marker(1)));
-    // A full flush (TLBIALL, TLBIASID) empties every address space.
+    // A full flush (TLBIALL) empties every address space.
     e.flush_all(cpu.id);
     assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None);
     e.switch_context(cpu.id, b);
     assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None);
     assert_eq!(e.stats().slot_switches, 10);
+}
+
+#[test]
+fn an_asid_flush_drops_that_address_space_and_the_current_one_only() {
+    let e = engine(1);
+    let ram = GuestRam::new(8);
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    let jit = Jit::new();
+    on_miss(|_| None);
+    // Keys as QEMU's ARM hook makes them: 1 << 32 | TTBR1.ASID << 16 |
+    // TTBR0.ASID; the flush names TTBR0's ASID field.
+    let key = |asid: u64| espt::ContextKey(1 << 32 | 7 << 16 | asid);
+    let (mask, value) = (1 << 32 | 0xff, |asid: u64| 1 << 32 | asid);
+    for (asid, page) in [(1, 1), (2, 2), (3, 3)] {
+        e.switch_context(cpu.id, key(asid));
+        e.fill(cpu.id, idx(0), 0x5000, PAGE_SIZE, ram.page_addr(page), RW)
+            .unwrap();
+        e.fill(cpu.id, idx(1), 0x9000, PAGE_SIZE, ram.page_addr(4), RW)
+            .unwrap();
+    }
+    // Running in 3, the guest flushes ASID 1: 1 and the current 3 go, 2
+    // keeps its user and kernel pages.
+    e.flush_context(cpu.id, value(1), mask);
+    assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None);
+    assert_eq!(jit.load(cpu.base(1), 0x9000, 8), None);
+    e.switch_context(cpu.id, key(2));
+    assert_eq!(jit.load(cpu.base(0), 0x5000, 8), Some(marker(2)));
+    assert_eq!(jit.load(cpu.base(1), 0x9000, 8), Some(marker(4)));
+    e.switch_context(cpu.id, key(1));
+    assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None);
+    assert_eq!(jit.load(cpu.base(1), 0x9000, 8), None);
+    // High bits of the TTBR field outside the mask still match.
+    e.switch_context(cpu.id, key(0x102));
+    e.fill(cpu.id, idx(0), 0x5000, PAGE_SIZE, ram.page_addr(5), RW)
+        .unwrap();
+    e.switch_context(cpu.id, key(1));
+    e.flush_context(cpu.id, value(2), mask);
+    e.switch_context(cpu.id, key(0x102));
+    assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None);
+    e.switch_context(cpu.id, key(2));
+    assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None);
+    assert_eq!(e.stats().flush_context, 2);
 }
 
 #[test]
