@@ -766,6 +766,12 @@ impl Engine {
         for slot in self.inner.slots_of(&st, vcpu, idxmap) {
             self.inner.retire(&mut st, slot);
         }
+        let now = self.inner.now();
+        if let Some(v) = st.vcpus.get_mut(&vcpu) {
+            for g in v.governors.values_mut() {
+                g.all_flushed(&self.inner.tuning, now);
+            }
+        }
         self.inner.charge(&mut st, vcpu, Work::Flush);
     }
 

@@ -235,6 +235,23 @@ impl Governor {
         self.left = now;
     }
 
+    /// Everything its vCPU mirrored was invalidated (TLBIALL, or whole
+    /// mmu indexes).  While it is on the soft TLB, its wait starts over: a
+    /// mirror pays only if it lives long enough, and on a vCPU whose guest
+    /// invalidates everything every few milliseconds it never does.  32-bit
+    /// Linux built with the workaround of ARM erratum 720789 (Debian's
+    /// armmp kernels) flushes with TLBIALLIS rather than TLBIASIDIS, on
+    /// every fork, exec and exit; a process shadowed in such a phase pays
+    /// its faults and refills, and the translation of its code for the
+    /// shadow, for a mirror that the next fork anywhere throws away.
+    pub fn all_flushed(&mut self, t: &Tuning, now: u64) {
+        if self.mode == Mode::Soft {
+            self.soft_until = self
+                .soft_until
+                .max(self.run_time(now).saturating_add(t.promote_after));
+        }
+    }
+
     fn promote_if_due(&mut self, now: u64) -> bool {
         let rt = self.run_time(now);
         if self.mode == Mode::Soft && rt >= self.soft_until {
@@ -353,6 +370,26 @@ mod tests {
             assert!(!g.charge(&t, ms * MS, 8 * US));
         }
         assert_eq!(g.mode(), Mode::Shadow);
+    }
+
+    #[test]
+    fn a_full_flush_restarts_the_wait_on_the_soft_tlb() {
+        let t = t();
+        let mut g = Governor::new(&t, 0);
+        g.all_flushed(&t, 15 * MS);
+        assert_eq!(g.on_fill_request(25 * MS), Verdict::Skip);
+        assert_eq!(g.on_fill_request(34 * MS), Verdict::Skip);
+        assert_eq!(g.on_fill_request(35 * MS), Verdict::Promoted);
+        // Once shadowed, flushes are not held against it: refills are.
+        g.all_flushed(&t, 36 * MS);
+        assert_eq!(g.mode(), Mode::Shadow);
+        // Away from the vCPU, its run time stands still.
+        let mut h = Governor::new(&t, 0);
+        h.leave(10 * MS);
+        h.all_flushed(&t, 50 * MS);
+        assert_eq!(h.enter(&t, 60 * MS), Mode::Soft);
+        assert_eq!(h.on_fill_request(79 * MS), Verdict::Skip);
+        assert_eq!(h.on_fill_request(80 * MS), Verdict::Promoted);
     }
 
     #[test]

@@ -152,3 +152,23 @@ fn shadow_code_that_runs_while_soft_takes_the_slow_path() {
     assert_eq!(misses.get(), 3);
     assert_eq!(ram.read_u64(0, 8), 0xabcd);
 }
+
+#[test]
+fn a_full_flush_keeps_address_spaces_on_the_soft_tlb_a_while_longer() {
+    // A guest that flushes everything more often than an address space
+    // needs to be shadowed (Linux with the ARM erratum 720789 workaround,
+    // forking) keeps all of them on the soft TLB.
+    let (e, ram, cpu) = setup("promote_ms=300");
+    let wait = |ms| std::thread::sleep(std::time::Duration::from_millis(ms));
+    for _ in 0..3 {
+        wait(200);
+        e.flush_all(cpu.id);
+        fill_page(&e, &ram, &cpu, 0);
+        assert_eq!(cpu.base(1), soft(&e));
+    }
+    // Left alone for long enough, it is shadowed.
+    wait(320);
+    fill_page(&e, &ram, &cpu, 0);
+    assert_ne!(cpu.base(1), soft(&e));
+    assert_eq!(e.stats().shadow_on, 1);
+}
