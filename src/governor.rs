@@ -11,7 +11,10 @@
 //! So each address space of each vCPU starts on the soft TLB (every table
 //! entry at the never-mapped soft slot; QEMU then runs translation blocks
 //! made without the shadow, plain TCG's) and is shadowed once it has run
-//! [`Tuning::promote_after`] on its vCPU.  While shadowed, its churn is
+//! [`Tuning::promote_after`] on its vCPU, counted from the last time the
+//! vCPU's translations were all invalidated (a mirror made just before
+//! the next TLBIALL is wasted: see [`Governor::all_flushed`]).  While
+//! shadowed, its churn is
 //! charged to it: each mapping call on the slots ([`Tuning::call_cost`])
 //! and each fault that led to a refill ([`Tuning::fault_cost`]); the first
 //! fill of a page is not churn but the investment a shadow needs, and the
