@@ -118,6 +118,14 @@ static void expect(const struct env *e, uint32_t big, uint32_t page, uint32_t gl
     eq32(ld32(e->va_glob), glob, "global mapping, step %u", step);
 }
 
+/* make space s current; it must see these backings and GLOB */
+static void visit(const struct env *e, int s, uint32_t big, uint32_t page,
+                  uint32_t step)
+{
+    e->use(s);
+    expect(e, big, page, GLOB, step);
+}
+
 static void scenario(const struct env *e)
 {
     tag_all();
@@ -248,37 +256,28 @@ static void scenario(const struct env *e)
     for (uint32_t i = 0; i < 30; i++) {
         static const int order[3] = {A, B, D};
         int s = order[i % 3];
-        e->use(s);
-        expect(e, s == A ? BIG_A : s == B ? BIG_B : BIG_D,
-               s == A ? PG_A : s == B ? PG_B : PG_D, GLOB, i);
+        visit(e, s, s == A ? BIG_A : s == B ? BIG_B : BIG_D,
+              s == A ? PG_A : s == B ? PG_B : PG_D, i);
     }
     e->use(A);
     e->map_page(B, PG_A2);
     tlbiasid(ASID_B);
     dsb();
     isb();
-    e->use(D);
-    expect(e, BIG_D, PG_D, GLOB, 100);
-    e->use(B);
-    expect(e, BIG_B, PG_A2, GLOB, 101);
-    e->use(A);
-    expect(e, BIG_A, PG_A, GLOB, 102);
-    e->use(D);
-    expect(e, BIG_D, PG_D, GLOB, 103);
+    visit(e, D, BIG_D, PG_D, 100);
+    visit(e, B, BIG_B, PG_A2, 101);
+    visit(e, A, BIG_A, PG_A, 102);
+    visit(e, D, BIG_D, PG_D, 103);
     e->use(B);
     e->map_page(D, PG_C);
     e->map_big(D, BIG_C);
     tlbiasidis(ASID_D);
     dsb();
     isb();
-    e->use(A);
-    expect(e, BIG_A, PG_A, GLOB, 104);
-    e->use(D);
-    expect(e, BIG_C, PG_C, GLOB, 105);
-    e->use(B);
-    expect(e, BIG_B, PG_A2, GLOB, 106);
-    e->use(D);
-    expect(e, BIG_C, PG_C, GLOB, 107);
+    visit(e, A, BIG_A, PG_A, 104);
+    visit(e, D, BIG_C, PG_C, 105);
+    visit(e, B, BIG_B, PG_A2, 106);
+    visit(e, D, BIG_C, PG_C, 107);
     end();
     /* back as step 7 left it, for the second format */
     e->map_page(B, PG_B);
