@@ -214,9 +214,15 @@ impl VcpuState {
 
     /// Slots of every address space of this vCPU, for `idxmap`.
     fn all_slots(&self, idxmap: IdxMap) -> Vec<SlotId> {
-        std::iter::once(&self.slots)
-            .chain(self.saved.values())
-            .flat_map(|set| idxmap.iter().filter_map(|i| set[i.index()]))
+        self.slots_where(idxmap, |_| true)
+    }
+
+    /// Slots for `idxmap` of the address spaces whose key `pick` accepts.
+    fn slots_where(&self, idxmap: IdxMap, pick: impl Fn(ContextKey) -> bool) -> Vec<SlotId> {
+        std::iter::once((&self.context, &self.slots))
+            .chain(self.saved.iter())
+            .filter(|(key, _)| pick(**key))
+            .flat_map(|(_, set)| idxmap.iter().filter_map(|i| set[i.index()]))
             .collect()
     }
 
@@ -786,24 +792,17 @@ impl Engine {
     /// it is the ASID's own when the guest flushes the address space it
     /// runs in (a Linux fork or exit), and a key made before the guest
     /// changed its translation regime need not name the ASID in force.
-    /// Linux issues one for every fork and exit, which used to empty the
-    /// slots of every address space, the kernel's mappings in each of them
-    /// included.
+    /// Linux built without the workaround of ARM erratum 720789 issues one
+    /// on every fork and exit (Debian's armmp kernels, built with it, use
+    /// TLBIALLIS instead, which empties every address space).
     pub fn flush_context(&self, vcpu: VcpuId, value: u64, mask: u64) {
         bump(&self.inner.counters.flush_context);
         let mut st = self.lock();
         let Some(v) = st.vcpus.get(&vcpu) else {
             return;
         };
-        let saved = v
-            .saved
-            .iter()
-            .filter(|(key, _)| key.0 & mask == value)
-            .map(|(_, set)| set);
-        let victims: Vec<SlotId> = std::iter::once(&v.slots)
-            .chain(saved)
-            .flat_map(|set| set.iter().flatten().copied())
-            .collect();
+        let current = v.context;
+        let victims = v.slots_where(IdxMap::ALL, |key| key == current || key.0 & mask == value);
         for slot in victims {
             self.inner.retire(&mut st, slot);
         }

@@ -14,9 +14,9 @@
 //! [`Tuning::promote_after`] on its vCPU, counted from the last time the
 //! vCPU's translations were all invalidated (a mirror made just before
 //! the next TLBIALL is wasted: see [`Governor::all_flushed`]).  While
-//! shadowed, its churn is
-//! charged to it: each mapping call on the slots ([`Tuning::call_cost`])
-//! and each fault that led to a refill ([`Tuning::fault_cost`]); the first
+//! shadowed, its churn is charged to it: each mapping call on the slots
+//! ([`Tuning::call_cost`]) and each fault that led to a refill
+//! ([`Tuning::fault_cost`]); the first
 //! fill of a page is not churn but the investment a shadow needs, and the
 //! unmaps of guest TLB invalidations are not charged either (its slots
 //! stay current on the soft TLB too, so leaving would not save them).  If the
