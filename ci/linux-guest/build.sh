@@ -25,7 +25,7 @@ KERNEL_META=linux-image-armmp-lpae
 # supplies the shell and the applets that the real packages do not.
 USERLAND=(busybox-static dash coreutils gawk gzip xz-utils bzip2 tar perl-base)
 # Files whose contents define the image (tests.sh and README.md do not).
-IMAGE_FILES=(build.sh init workload.sh)
+IMAGE_FILES=(build.sh init workload.sh workload-smp.sh)
 
 FORCE=0
 for arg in "$@"; do
@@ -187,6 +187,7 @@ mknod -m 666 "$STAGE/dev/null" c 1 3
 ln -sfn busybox "$STAGE/bin/sh"
 install -m 755 "$HERE/init" "$STAGE/init"
 install -m 755 "$HERE/workload.sh" "$STAGE/usr/bin/espt-workload"
+install -m 755 "$HERE/workload-smp.sh" "$STAGE/usr/bin/espt-workload-smp"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$STAGE/etc/passwd"
 printf 'root:x:0:\n' >"$STAGE/etc/group"
 printf '%s\n' "$KERNEL_DEB" "${USER_DEBS[@]}" >"$WORK/packages.txt"

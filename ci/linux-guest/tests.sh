@@ -21,8 +21,14 @@ if [ -r "$LINUX_GUEST_DIR/zImage" ] && [ -r "$LINUX_GUEST_DIR/initrd.cpio.gz" ];
         -M virt -cpu cortex-a15 -m 1G -nographic -nic none -no-reboot \
         -kernel "$LINUX_GUEST_DIR/zImage" -initrd "$LINUX_GUEST_DIR/initrd.cpio.gz" \
         -append "$LINUX_GUEST_APPEND"
+    # Two vCPUs (MTTCG): threads of one process on both, munmap broadcasts
+    # to the other vCPU, concurrent fork/exec (about a minute per run).
+    guest_test linux/smp 600 0 '^PASS linux-smp' -- \
+        -M virt -cpu cortex-a15 -smp 2 -m 1G -nographic -nic none -no-reboot \
+        -kernel "$LINUX_GUEST_DIR/zImage" -initrd "$LINUX_GUEST_DIR/initrd.cpio.gz" \
+        -append "$LINUX_GUEST_APPEND espt.workload=smp"
 elif [ -z "${GUEST_FILTER:-}" ] || [[ linux/workload =~ $GUEST_FILTER ]] ||
-     [[ linux/boot =~ $GUEST_FILTER ]]; then
+     [[ linux/boot =~ $GUEST_FILTER ]] || [[ linux/smp =~ $GUEST_FILTER ]]; then
     GUEST_FAILED=$((GUEST_FAILED + 1))
     GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES guest/linux"
     echo "FAIL guest/linux: no zImage/initrd.cpio.gz in $LINUX_GUEST_DIR (run ci/linux-guest/build.sh)"
