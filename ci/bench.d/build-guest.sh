@@ -35,11 +35,11 @@ declare -A PKGS=(
     [boot]="" [forkexec]=""
     [xz]="xz-utils" [bzip2]="bzip2" [gcc]="cpp-12" [gnugo]="gnugo"
     [chess]="stockfish" [grep]="grep" [xslt]="xsltproc docbook-xsl"
-    [perl]="perl-base" [lua]="lua5.4" [sqlite]="sqlite3"
+    [perl]="perl-base" [lua]="lua5.4" [sqlite]="sqlite3" [xzsmp]="xz-utils"
 )
 # Workload -> input files (from gen-inputs.py, or stb.i made here).
 declare -A DATA=(
-    [xz]="text.txt" [bzip2]="text.txt" [perl]="text.txt" [grep]="dna.txt"
+    [xz]="text.txt" [xzsmp]="text.txt" [bzip2]="text.txt" [perl]="text.txt" [grep]="dna.txt"
     [xslt]="doc.xml doc-small.xml" [gcc]="stb.i"
 )
 # Packages needed on the host side only (the C file for cc1).
