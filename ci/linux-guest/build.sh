@@ -25,7 +25,7 @@ KERNEL_META=linux-image-armmp-lpae
 # supplies the shell and the applets that the real packages do not.
 USERLAND=(busybox-static dash coreutils gawk gzip xz-utils bzip2 tar perl-base)
 # Files whose contents define the image (tests.sh and README.md do not).
-IMAGE_FILES=(build.sh init workload.sh workload-smp.sh)
+IMAGE_FILES=(build.sh init workload-lib.sh workload.sh workload-smp.sh)
 
 FORCE=0
 for arg in "$@"; do
@@ -186,6 +186,7 @@ mknod -m 666 "$STAGE/dev/null" c 1 3
 # --install -s), which leaves the real programs from the packages in place.
 ln -sfn busybox "$STAGE/bin/sh"
 install -m 755 "$HERE/init" "$STAGE/init"
+install -D -m 644 "$HERE/workload-lib.sh" "$STAGE/usr/lib/espt/workload-lib.sh"
 install -m 755 "$HERE/workload.sh" "$STAGE/usr/bin/espt-workload"
 install -m 755 "$HERE/workload-smp.sh" "$STAGE/usr/bin/espt-workload-smp"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$STAGE/etc/passwd"

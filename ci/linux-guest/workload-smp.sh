@@ -19,19 +19,9 @@ LINES=80000         # generated data lines (~17 bytes each)
 JOBS=4              # concurrent processes in step 3
 FORKS=100           # fork/exec iterations of each of the two loops in step 4
 
+. /usr/lib/espt/workload-lib.sh
 W=/tmp/espt-smp
-rm -rf "$W"
-mkdir -p "$W"
-cd "$W" || exit 1
-FAILED=""
-
-ok() { echo "  ok: $1"; }
-bad() { echo "FAIL $1"; FAILED="$FAILED $2"; }
-# expect STEP WHAT ACTUAL EXPECTED
-expect() {
-    if [ "$3" = "$4" ]; then ok "$2"; else bad "$1: $2: got '$3', expected '$4'" "$1"; fi
-}
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+work_dir "$W"
 
 echo "=== smp workload"
 CPUS=$(grep -c '^processor' /proc/cpuinfo)
@@ -39,14 +29,7 @@ if [ "$CPUS" -ge 2 ]; then ok "more than one CPU online"; else bad "cpus: only $
 
 # --- 1. data --------------------------------------------------------------------
 echo "--- data"
-gawk -v n="$LINES" 'BEGIN {
-    split("alpha bravo charlie delta echo foxtrot golf hotel india juliet", w, " ")
-    s = 19700101
-    for (i = 1; i <= n; i++) {
-        s = (s * 69069 + 1) % 4294967296
-        printf "k%03d %d %s\n", int(s / 65536) % 400, int(s / 256) % 100000, w[1 + int(s / 16777216) % 10]
-    }
-}' >data.txt
+gen_data "$LINES" 19700101 >data.txt
 ORIG=$(sha data.txt)
 echo "  data.txt: sha256 $ORIG"
 

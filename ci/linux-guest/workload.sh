@@ -24,34 +24,15 @@ SIEVE=$((600000 * SCALE))      # primes below this, counted two ways
 FORKS=$((500 * SCALE))         # shell fork/exec iterations
 PERL_FORKS=$((200 * SCALE))    # perl fork/exec/wait iterations
 
+. /usr/lib/espt/workload-lib.sh
 W=/tmp/espt-work
-rm -rf "$W"
-mkdir -p "$W"
-cd "$W" || exit 1
-FAILED=""
-
-ok() { echo "  ok: $1"; }
-bad() { echo "FAIL $1"; FAILED="$FAILED $2"; }
-# expect STEP WHAT ACTUAL EXPECTED
-expect() {
-    if [ "$3" = "$4" ]; then ok "$2"; else bad "$1: $2: got '$3', expected '$4'" "$1"; fi
-}
-sha() { sha256sum "$1" | cut -d' ' -f1; }
-size() { wc -c <"$1" | tr -d ' '; }
+work_dir "$W"
 
 echo "=== workload start (scale $SCALE)"
 
 # --- 1. generate data ---------------------------------------------------------
 echo "--- data"
-# A 32-bit linear congruential generator (exact in gawk's doubles).
-gawk -v n="$LINES" 'BEGIN {
-    split("alpha bravo charlie delta echo foxtrot golf hotel india juliet", w, " ")
-    s = 20240601
-    for (i = 1; i <= n; i++) {
-        s = (s * 69069 + 1) % 4294967296
-        printf "k%03d %d %s\n", int(s / 65536) % 400, int(s / 256) % 100000, w[1 + int(s / 16777216) % 10]
-    }
-}' >data.txt
+gen_data "$LINES" 20240601 >data.txt
 expect data "line count" "$(wc -l <data.txt | tr -d ' ')" "$LINES"
 echo "  data.txt: $(size data.txt) bytes, sha256 $(sha data.txt)"
 ORIG=$(sha data.txt)
