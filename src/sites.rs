@@ -178,6 +178,11 @@ impl SiteTable {
     /// mirrored, such as MMIO).  Later calls for the site return `None`.
     pub fn take_patch(&self, pc: usize) -> Option<(usize, usize)> {
         let e = self.find(pc)?;
+        // A plain load first: once handed out, the entry is only read, and
+        // its cache line stays shared between the vCPUs.
+        if e.patch.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
         let patch = e.patch.swap(0, Ordering::AcqRel);
         if patch == 0 {
             return None;
