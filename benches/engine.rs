@@ -127,6 +127,61 @@ fn bench_fill() {
     );
 }
 
+/// A guest invalidating a page it then touches again: the same page (an
+/// access-flag or permission change) or another one (a page freed and the
+/// address reused), at scattered addresses as a process's heap has them.
+fn bench_refill() {
+    let pages = 2048u64;
+    let e = std::sync::Arc::new(Engine::new(Config::new(1)).unwrap());
+    let ram = std::sync::Arc::new(GuestRam::new(pages));
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    let jit = Jit::new();
+    let shift = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // Virtual page i (at 3 * i) maps RAM page (i * 7 + shift) % pages.
+    let ram_page = move |va: u64, shift: u64| ((va / PAGE_SIZE / 3) * 7 + shift) % pages;
+    {
+        let (e, ram, id, shift) = (e.clone(), ram.clone(), cpu.id, shift.clone());
+        on_miss(move |m| {
+            let page = ram_page(m.va, shift.load(std::sync::atomic::Ordering::Relaxed));
+            e.fill(id, idx(0), m.va, PAGE_SIZE, ram.page_addr(page), RW)
+                .unwrap();
+            Some(m.emulate(&ram, page))
+        });
+    }
+    let va = |i: u64| 3 * i * PAGE_SIZE;
+    for i in 0..pages {
+        jit.load(cpu.base(0), va(i), 8).unwrap();
+    }
+    let cycle = |new_page: bool| {
+        let mut per = Vec::new();
+        for round in 0..5 {
+            if new_page {
+                shift.store(round + 1, std::sync::atomic::Ordering::Relaxed);
+            }
+            let start = Instant::now();
+            for i in 0..pages {
+                e.flush_page(cpu.id, IdxMap::ALL, va(i));
+                jit.load(cpu.base(0), va(i), 8).unwrap();
+            }
+            per.push(start.elapsed().as_nanos() as f64 / pages as f64 / 1000.0);
+        }
+        median(per)
+    };
+    let same = cycle(false);
+    let other = cycle(true);
+    row(
+        "page flush + refault of the same page (revoke, revive)",
+        same,
+        "us",
+    );
+    row(
+        "page flush + refault of another page (revoke, map over)",
+        other,
+        "us",
+    );
+}
+
 fn bench_flush() {
     for pages in [1_000u64, 10_000, 50_000] {
         let e = Engine::new(Config::new(1)).unwrap();
@@ -198,6 +253,7 @@ fn main() {
     println!("|{:-<60}|{:->18}|", "", "");
     bench_hit();
     bench_fill();
+    bench_refill();
     bench_flush();
     bench_protect();
 }

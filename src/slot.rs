@@ -15,14 +15,31 @@ pub struct Mapping {
     pub prot: Prot,
 }
 
-impl Mapping {
-    /// Whether `next`, mirrored at the page after `self`, extends the same
-    /// host mapping: the kernel merges two adjacent shared mappings of one
-    /// file at consecutive offsets with the same protection into one VMA.
-    fn continued_by(&self, next: &Mapping) -> bool {
-        self.backing.fd == next.backing.fd
-            && self.backing.offset + PAGE_SIZE == next.backing.offset
-            && self.prot == next.prot
+/// What the host has at a page of the slot that is not reserved space.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Entry {
+    mapping: Mapping,
+    /// Revoked: still a mapping of the same file page, but `PROT_NONE`, so
+    /// that every access faults as if nothing were mapped.  Revoking is
+    /// an `mprotect`, a few times cheaper than turning the page back into
+    /// reserved space, and mapping over a revoked page costs less than
+    /// mapping into the reservation (nothing to split); mapping the same
+    /// page again is one `mprotect` (see [`SlotMap::revoked`]).
+    revoked: bool,
+}
+
+impl Entry {
+    /// Whether `next`, at the page after `self`, extends the same host
+    /// mapping: the kernel merges two adjacent shared mappings of one file
+    /// at consecutive offsets with the same protection into one VMA.
+    fn continued_by(&self, next: &Entry) -> bool {
+        self.mapping.backing.fd == next.mapping.backing.fd
+            && self.mapping.backing.offset + PAGE_SIZE == next.mapping.backing.offset
+            && self.host_prot() == next.host_prot()
+    }
+
+    fn host_prot(&self) -> Option<Prot> {
+        (!self.revoked).then_some(self.mapping.prot)
     }
 }
 
@@ -30,17 +47,20 @@ impl Mapping {
 /// that invalidation never needs to ask the kernel what is mapped.
 #[derive(Default, Debug)]
 pub struct SlotMap {
-    pages: BTreeMap<GuestPage, Mapping>,
+    /// Every page that is not reserved space: mirrored or revoked.
+    pages: BTreeMap<GuestPage, Entry>,
+    /// Of those, the mirrored ones.
+    live: usize,
     /// Large guest pages: first page -> number of 4 KiB pages.
     large: BTreeMap<GuestPage, u64>,
-    /// Adjacent mirrored pages that the kernel keeps in one VMA.
+    /// Adjacent pages that the kernel keeps in one VMA.
     continued: u64,
-    /// Adjacent mirrored pages in two VMAs (protection or file offset
-    /// differ): no reserved gap between them.
+    /// Adjacent pages in two VMAs (protection or file offset differ): no
+    /// reserved gap between them.
     touching: u64,
 }
 
-/// How one mirrored page relates to its two neighbours.
+/// How one page relates to its two neighbours.
 #[derive(Default)]
 struct Adjacency {
     continued: u64,
@@ -48,20 +68,49 @@ struct Adjacency {
 }
 
 impl SlotMap {
+    /// Pages mirrored.
     pub fn len(&self) -> usize {
-        self.pages.len()
+        self.live
     }
 
+    /// Whether the slot holds no host mapping at all, revoked ones
+    /// included: emptying it would free no VMA.
     pub fn is_empty(&self) -> bool {
         self.pages.is_empty()
     }
 
-    pub fn get(&self, page: GuestPage) -> Option<&Mapping> {
-        self.pages.get(&page)
+    /// Pages revoked.
+    pub fn revoked_count(&self) -> usize {
+        self.pages.len() - self.live
     }
 
+    /// Whether some page is revoked.
+    pub fn has_revoked(&self) -> bool {
+        self.revoked_count() > 0
+    }
+
+    /// The mapping mirroring `page`, if it is mirrored.
+    pub fn get(&self, page: GuestPage) -> Option<&Mapping> {
+        self.pages
+            .get(&page)
+            .filter(|e| !e.revoked)
+            .map(|e| &e.mapping)
+    }
+
+    /// What `page` mirrored before it was revoked.
+    pub fn revoked(&self, page: GuestPage) -> Option<&Mapping> {
+        self.pages
+            .get(&page)
+            .filter(|e| e.revoked)
+            .map(|e| &e.mapping)
+    }
+
+    /// The mirrored pages.
     pub fn iter(&self) -> impl Iterator<Item = (GuestPage, &Mapping)> {
-        self.pages.iter().map(|(p, m)| (*p, m))
+        self.pages
+            .iter()
+            .filter(|(_, e)| !e.revoked)
+            .map(|(p, e)| (*p, &e.mapping))
     }
 
     /// Host mappings this slot adds to the one reservation VMA: each run
@@ -71,7 +120,7 @@ impl SlotMap {
         2 * (self.pages.len() as u64 - self.continued) - self.touching
     }
 
-    fn adjacency(&self, page: GuestPage, m: &Mapping) -> Adjacency {
+    fn adjacency(&self, page: GuestPage, e: &Entry) -> Adjacency {
         let mut a = Adjacency::default();
         let left = page
             .number()
@@ -79,8 +128,8 @@ impl SlotMap {
             .and_then(|n| self.pages.get(&GuestPage::from_number(n).ok()?));
         let right = page.plus(1).and_then(|n| self.pages.get(&n));
         for (joined, present) in [
-            (left.is_some_and(|l| l.continued_by(m)), left.is_some()),
-            (right.is_some_and(|r| m.continued_by(r)), right.is_some()),
+            (left.is_some_and(|l| l.continued_by(e)), left.is_some()),
+            (right.is_some_and(|r| e.continued_by(r)), right.is_some()),
         ] {
             if joined {
                 a.continued += 1;
@@ -91,60 +140,101 @@ impl SlotMap {
         a
     }
 
-    /// How `vmas()` would change if `m` were mirrored at `page` (which
-    /// must be unmapped now).
-    pub fn vma_delta_of_insert(&self, page: GuestPage, m: &Mapping) -> i64 {
-        let a = self.adjacency(page, m);
+    /// What `page`'s own entry adds to `vmas()`.
+    fn vmas_of(&self, page: GuestPage, e: &Entry) -> i64 {
+        let a = self.adjacency(page, e);
         2 * (1 - a.continued as i64) - a.touching as i64
     }
 
-    /// Records `m` at `page`; the page must not be mapped.
-    pub fn insert(&mut self, page: GuestPage, m: Mapping) {
-        debug_assert!(!self.pages.contains_key(&page));
-        let a = self.adjacency(page, &m);
-        self.continued += a.continued;
-        self.touching += a.touching;
-        self.pages.insert(page, m);
+    /// How `vmas()` would change if `m` were mirrored at `page` (which
+    /// must not be mirrored now; a revoked page is replaced).
+    pub fn vma_delta_of_insert(&self, page: GuestPage, m: &Mapping) -> i64 {
+        let new = Entry {
+            mapping: *m,
+            revoked: false,
+        };
+        let old = self.pages.get(&page).map_or(0, |e| self.vmas_of(page, e));
+        self.vmas_of(page, &new) - old
     }
 
-    pub fn remove(&mut self, page: GuestPage) -> Option<Mapping> {
-        let m = self.pages.remove(&page)?;
-        let a = self.adjacency(page, &m);
+    fn put(&mut self, page: GuestPage, e: Entry) {
+        let a = self.adjacency(page, &e);
+        self.continued += a.continued;
+        self.touching += a.touching;
+        self.live += usize::from(!e.revoked);
+        self.pages.insert(page, e);
+    }
+
+    fn take(&mut self, page: GuestPage) -> Option<Entry> {
+        let e = self.pages.remove(&page)?;
+        let a = self.adjacency(page, &e);
         self.continued -= a.continued;
         self.touching -= a.touching;
-        Some(m)
+        self.live -= usize::from(!e.revoked);
+        Some(e)
+    }
+
+    /// Records `m` at `page`, replacing what was revoked there; the page
+    /// must not be mirrored.
+    pub fn insert(&mut self, page: GuestPage, m: Mapping) {
+        debug_assert!(self.get(page).is_none());
+        self.take(page);
+        self.put(
+            page,
+            Entry {
+                mapping: m,
+                revoked: false,
+            },
+        );
+    }
+
+    /// Forgets `page` (turned back into reserved space), mirrored or
+    /// revoked; returns its mapping if it was mirrored.
+    pub fn remove(&mut self, page: GuestPage) -> Option<Mapping> {
+        self.take(page).filter(|e| !e.revoked).map(|e| e.mapping)
+    }
+
+    /// Marks the mirrored `page` revoked (made `PROT_NONE`); returns its
+    /// mapping.
+    pub fn revoke(&mut self, page: GuestPage) -> Option<Mapping> {
+        let e = self.take(page)?;
+        self.put(
+            page,
+            Entry {
+                mapping: e.mapping,
+                revoked: true,
+            },
+        );
+        (!e.revoked).then_some(e.mapping)
     }
 
     pub fn set_prot(&mut self, page: GuestPage, prot: Prot) {
-        if let Some(mut m) = self.remove(page) {
-            m.prot = prot;
-            self.insert(page, m);
+        if let Some(mut e) = self.take(page) {
+            debug_assert!(!e.revoked);
+            e.mapping.prot = prot;
+            self.put(page, e);
         }
     }
 
     /// Pages mirrored in `[first, first + pages)`.
     pub fn mapped_in(&self, first: GuestPage, pages: u64) -> Vec<GuestPage> {
-        let end = first.plus(pages);
-        let upper = match end {
-            Some(e) => Bound::Excluded(e),
-            None => Bound::Unbounded,
-        };
-        self.pages
-            .range((Bound::Included(first), upper))
+        self.range(first, pages)
+            .filter(|(_, e)| !e.revoked)
             .map(|(p, _)| *p)
             .collect()
     }
 
     /// Whether any page of `[first, first + pages)` is mirrored.
     pub fn any_in(&self, first: GuestPage, pages: u64) -> bool {
+        self.range(first, pages).any(|(_, e)| !e.revoked)
+    }
+
+    fn range(&self, first: GuestPage, pages: u64) -> impl Iterator<Item = (&GuestPage, &Entry)> {
         let upper = match first.plus(pages) {
             Some(e) => Bound::Excluded(e),
             None => Bound::Unbounded,
         };
-        self.pages
-            .range((Bound::Included(first), upper))
-            .next()
-            .is_some()
+        self.pages.range((Bound::Included(first), upper))
     }
 
     pub fn record_large(&mut self, first: GuestPage, pages: u64) {
@@ -242,6 +332,48 @@ mod tests {
         s.remove(page(12));
         assert_eq!(s.vmas(), 0);
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn revoked_pages_keep_their_vmas_until_replaced_or_removed() {
+        let mut s = SlotMap::default();
+        for i in 0..4 {
+            s.insert(page(10 + i), mapping(100 + u64::from(i), Prot::ReadWrite));
+        }
+        assert_eq!((s.len(), s.vmas()), (4, 2));
+        // Revoking one page in the middle of a run splits it in three
+        // VMAs side by side: [gap][10-11 rw][12 none][13 rw][gap].
+        assert_eq!(s.revoke(page(12)), Some(mapping(102, Prot::ReadWrite)));
+        assert_eq!((s.len(), s.vmas()), (3, 4));
+        assert!(s.get(page(12)).is_none());
+        assert_eq!(s.revoked(page(12)), Some(&mapping(102, Prot::ReadWrite)));
+        assert!(s.has_revoked());
+        assert_eq!(s.mapped_in(page(10), 4), vec![page(10), page(11), page(13)]);
+        assert!(!s.any_in(page(12), 1));
+        assert_eq!(s.iter().count(), 3);
+        // Revoked neighbours at consecutive offsets merge.
+        s.revoke(page(13));
+        assert_eq!((s.len(), s.vmas()), (2, 3));
+        // Mapping the same page again over a revoked one: back to one run.
+        let back = mapping(102, Prot::ReadWrite);
+        assert_eq!(s.vma_delta_of_insert(page(12), &back), 0);
+        s.insert(page(12), back);
+        assert_eq!((s.len(), s.vmas()), (3, 3));
+        // Another page over a revoked one: [10-12 rw][13 none -> 900 rw].
+        let other = mapping(900, Prot::ReadWrite);
+        assert_eq!(s.vma_delta_of_insert(page(13), &other), 0);
+        s.insert(page(13), other);
+        assert_eq!((s.len(), s.vmas()), (4, 3));
+        assert!(!s.has_revoked());
+        // Removing a revoked page gives its VMA back to the reservation.
+        s.revoke(page(13));
+        assert_eq!(s.remove(page(13)), None, "it was not mirrored");
+        assert_eq!((s.len(), s.vmas()), (3, 2));
+        for i in 10..13 {
+            s.revoke(page(i));
+        }
+        assert_eq!((s.len(), s.vmas()), (0, 2));
+        assert!(!s.is_empty(), "revoked pages still hold a VMA");
     }
 
     #[test]

@@ -27,6 +27,7 @@ macro_rules! counters {
 
 counters!(
     fills,
+    revived,
     run_fills,
     fill_refused,
     upgrades,

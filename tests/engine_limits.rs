@@ -145,3 +145,72 @@ fn refusals_have_messages_that_say_what_to_do() {
     assert!(err.to_string().contains("cannot reserve"), "{err}");
     drop((e1, e2, e3));
 }
+
+#[test]
+fn revoked_pages_fault_and_match_the_kernel() {
+    let e = engine(1);
+    let ram = GuestRam::new(512);
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    let jit = Jit::new();
+    on_miss(|_| None);
+    let (start, end) = (e.region_base(), e.region_base() + e.region_size() as usize);
+    let fill = |vpage: u64, ram_page: u64, prot: u32| {
+        e.fill(
+            cpu.id,
+            idx(0),
+            vpage * PAGE_SIZE,
+            PAGE_SIZE,
+            ram.page_addr(ram_page),
+            prot,
+        )
+        .unwrap()
+    };
+    let kernel_agrees = |what: &str| {
+        let s = e.stats();
+        assert_eq!(vmas_in(start, end) as u64, 1 + s.vmas_now, "{what}: {s:?}");
+    };
+    for i in 0..32u64 {
+        fill(i, i, RW);
+    }
+    kernel_agrees("one run");
+    // Invalidated pages fault, whatever the host keeps there.
+    for v in [5u64, 6, 7, 20] {
+        e.flush_page(cpu.id, espt::IdxMap::ALL, v * PAGE_SIZE);
+        assert_eq!(jit.load(cpu.base(0), v * PAGE_SIZE, 8), None, "page {v}");
+        assert!(!jit.store(cpu.base(0), v * PAGE_SIZE, 8, 1), "page {v}");
+    }
+    let s = e.stats();
+    assert_eq!((s.pages_mapped_now, s.pages_revoked_now), (28, 4), "{s:?}");
+    kernel_agrees("revoked pages");
+    // The same page again, another page, and another protection.
+    fill(5, 5, RW);
+    fill(6, 300, RW);
+    fill(20, 20, ESPT_PROT_READ);
+    assert_eq!(jit.load(cpu.base(0), 5 * PAGE_SIZE, 8), Some(marker(5)));
+    assert!(jit.store(cpu.base(0), 5 * PAGE_SIZE + 8, 8, 0x55));
+    assert_eq!(ram.read_u64(5, 8), 0x55);
+    assert_eq!(jit.load(cpu.base(0), 6 * PAGE_SIZE, 8), Some(marker(300)));
+    assert_eq!(jit.load(cpu.base(0), 20 * PAGE_SIZE, 8), Some(marker(20)));
+    assert!(
+        !jit.store(cpu.base(0), 20 * PAGE_SIZE, 8, 1),
+        "read-only again"
+    );
+    assert_eq!(
+        jit.load(cpu.base(0), 7 * PAGE_SIZE, 8),
+        None,
+        "still revoked"
+    );
+    kernel_agrees("refilled");
+    let s = e.stats();
+    assert_eq!((s.pages_mapped_now, s.pages_revoked_now), (31, 1), "{s:?}");
+    assert_eq!((s.fills, s.revived), (35, 2), "{s:?}");
+    // Removing the RAM block leaves no mapping of it, revoked or not.
+    e.flush_page(cpu.id, espt::IdxMap::ALL, 9 * PAGE_SIZE);
+    e.unregister_ram(ram.page_addr(0));
+    e.wait_reclaimed();
+    let s = e.stats();
+    assert_eq!((s.pages_mapped_now, s.pages_revoked_now), (0, 0), "{s:?}");
+    assert_eq!(s.vmas_now, 0, "{s:?}");
+    assert_eq!(vmas_in(start, end), 1);
+}
