@@ -1,5 +1,6 @@
-//! What one slot mirrors: its pages, the large guest pages they came
-//! from, and how many host mappings (VMAs) that costs.
+//! What one slot mirrors: its pages, the pages it revoked (still mapped,
+//! with no rights), the large guest pages they came from, and how many
+//! host mappings (VMAs) that costs.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
