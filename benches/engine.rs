@@ -8,6 +8,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use common::*;
@@ -78,42 +80,55 @@ fn bench_hit() {
     );
 }
 
-fn bench_fill() {
-    let pages = 2048u64;
-    let e = std::sync::Arc::new(Engine::new(Config::new(1)).unwrap());
-    let ram = std::sync::Arc::new(GuestRam::new(pages));
+/// One vCPU on a fresh engine over `pages` pages of guest RAM, whose slow
+/// path fills mmu index 0 with RAM page `ram_page_of(va)` as QEMU's would.
+fn filling_vcpu(
+    pages: u64,
+    ram_page_of: impl Fn(u64) -> u64 + 'static,
+) -> (Arc<Engine>, Arc<GuestRam>, TestVcpu, Jit) {
+    let e = Arc::new(Engine::new(Config::new(1)).unwrap());
+    let ram = Arc::new(GuestRam::new(pages));
     ram.register(&e);
     let cpu = TestVcpu::new(&e, 0);
-    let jit = Jit::new();
     {
         let (e, ram, id) = (e.clone(), ram.clone(), cpu.id);
         on_miss(move |m| {
-            let page = m.va / PAGE_SIZE;
+            let page = ram_page_of(m.va);
             e.fill(id, idx(0), m.va, PAGE_SIZE, ram.page_addr(page), RW)
                 .unwrap();
             Some(m.emulate(&ram, page))
         });
     }
+    (e, ram, cpu, Jit::new())
+}
+
+/// Microseconds per call of `step(i)`, over `n` calls.
+fn us_each(n: u64, mut step: impl FnMut(u64)) -> f64 {
+    let start = Instant::now();
+    for i in 0..n {
+        step(i);
+    }
+    start.elapsed().as_nanos() as f64 / n as f64 / 1000.0
+}
+
+fn bench_fill() {
+    let pages = 2048u64;
+    let (e, _ram, cpu, jit) = filling_vcpu(pages, |va| va / PAGE_SIZE);
+    let load = |p: u64| {
+        jit.load(cpu.base(0), p * PAGE_SIZE, 8).unwrap();
+    };
     let mut per_fill = Vec::new();
     let mut per_fault = Vec::new();
     for _ in 0..5 {
         e.flush_all(cpu.id);
         e.wait_reclaimed();
-        let start = Instant::now();
-        for p in 0..pages {
-            jit.load(cpu.base(0), p * PAGE_SIZE, 8).unwrap();
-        }
-        per_fill.push(start.elapsed().as_nanos() as f64 / pages as f64 / 1000.0);
+        per_fill.push(us_each(pages, load));
     }
     // Faults that are redirected but filled by nobody: the redirect alone.
     on_miss(|_| Some(0));
     e.flush_all(cpu.id);
     for _ in 0..5 {
-        let start = Instant::now();
-        for p in 0..pages {
-            jit.load(cpu.base(0), p * PAGE_SIZE, 8).unwrap();
-        }
-        per_fault.push(start.elapsed().as_nanos() as f64 / pages as f64 / 1000.0);
+        per_fault.push(us_each(pages, load));
     }
     row(
         "fill: fault + redirect + slow path + mmap, per page",
@@ -132,40 +147,30 @@ fn bench_fill() {
 /// address reused), at scattered addresses as a process's heap has them.
 fn bench_refill() {
     let pages = 2048u64;
-    let e = std::sync::Arc::new(Engine::new(Config::new(1)).unwrap());
-    let ram = std::sync::Arc::new(GuestRam::new(pages));
-    ram.register(&e);
-    let cpu = TestVcpu::new(&e, 0);
-    let jit = Jit::new();
-    let shift = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     // Virtual page i (at 3 * i) maps RAM page (i * 7 + shift) % pages.
-    let ram_page = move |va: u64, shift: u64| ((va / PAGE_SIZE / 3) * 7 + shift) % pages;
-    {
-        let (e, ram, id, shift) = (e.clone(), ram.clone(), cpu.id, shift.clone());
-        on_miss(move |m| {
-            let page = ram_page(m.va, shift.load(std::sync::atomic::Ordering::Relaxed));
-            e.fill(id, idx(0), m.va, PAGE_SIZE, ram.page_addr(page), RW)
-                .unwrap();
-            Some(m.emulate(&ram, page))
-        });
-    }
+    let shift = Arc::new(AtomicU64::new(0));
+    let (e, _ram, cpu, jit) = {
+        let shift = shift.clone();
+        filling_vcpu(pages, move |va| {
+            ((va / PAGE_SIZE / 3) * 7 + shift.load(Ordering::Relaxed)) % pages
+        })
+    };
     let va = |i: u64| 3 * i * PAGE_SIZE;
-    for i in 0..pages {
+    us_each(pages, |i| {
         jit.load(cpu.base(0), va(i), 8).unwrap();
-    }
+    });
     let cycle = |new_page: bool| {
-        let mut per = Vec::new();
-        for round in 0..5 {
-            if new_page {
-                shift.store(round + 1, std::sync::atomic::Ordering::Relaxed);
-            }
-            let start = Instant::now();
-            for i in 0..pages {
-                e.flush_page(cpu.id, IdxMap::ALL, va(i));
-                jit.load(cpu.base(0), va(i), 8).unwrap();
-            }
-            per.push(start.elapsed().as_nanos() as f64 / pages as f64 / 1000.0);
-        }
+        let per: Vec<f64> = (0..5)
+            .map(|round| {
+                if new_page {
+                    shift.store(round + 1, Ordering::Relaxed);
+                }
+                us_each(pages, |i| {
+                    e.flush_page(cpu.id, IdxMap::ALL, va(i));
+                    jit.load(cpu.base(0), va(i), 8).unwrap();
+                })
+            })
+            .collect();
         median(per)
     };
     let same = cycle(false);
