@@ -336,10 +336,10 @@ fn an_asid_flush_drops_that_address_space_and_the_current_one_only() {
     let cpu = TestVcpu::new(&e, 0);
     let jit = Jit::new();
     on_miss(|_| None);
-    // Keys as QEMU's ARM hook makes them: 1 << 32 | TTBR1.ASID << 16 |
-    // TTBR0.ASID; the flush names TTBR0's ASID field.
-    let key = |asid: u64| espt::ContextKey(1 << 32 | 7 << 16 | asid);
-    let (mask, value) = (1 << 32 | 0xff, |asid: u64| 1 << 32 | asid);
+    // Keys as QEMU's ARM hook makes them with long descriptors: 1 << 63 |
+    // TTBR1.ASID << 16 | TTBR0.ASID; the flush names TTBR0's ASID field.
+    let key = |asid: u64| espt::ContextKey(1 << 63 | 7 << 16 | asid);
+    let (mask, value) = (1 << 63 | 0xff, |asid: u64| 1 << 63 | asid);
     for (asid, page) in [(1, 1), (2, 2), (3, 3)] {
         e.switch_context(cpu.id, key(asid));
         e.fill(cpu.id, idx(0), 0x5000, PAGE_SIZE, ram.page_addr(page), RW)
@@ -369,6 +369,44 @@ fn an_asid_flush_drops_that_address_space_and_the_current_one_only() {
     e.switch_context(cpu.id, key(2));
     assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None);
     assert_eq!(e.stats().flush_context, 2);
+}
+
+#[test]
+fn an_asid_flush_drops_that_asid_under_every_dacr() {
+    let e = engine(1);
+    let ram = GuestRam::new(8);
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    let jit = Jit::new();
+    on_miss(|_| None);
+    // Short-descriptor keys: DACR << 8 | CONTEXTIDR.ASID.  A kernel with
+    // software PAN runs each process under two DACRs.
+    let (kernel, uaccess) = (0x5555_5551_u64, 0x5555_5555_u64);
+    let key = |dacr: u64, asid: u64| espt::ContextKey(dacr << 8 | asid);
+    let (mask, value) = (1 << 63 | 0xff, |asid: u64| asid);
+    for (k, page) in [
+        (key(kernel, 1), 1),
+        (key(uaccess, 1), 2),
+        (key(uaccess, 2), 3),
+        (key(kernel, 2), 4),
+    ] {
+        e.switch_context(cpu.id, k);
+        e.fill(cpu.id, idx(0), 0x5000, PAGE_SIZE, ram.page_addr(page), RW)
+            .unwrap();
+    }
+    // Each pair kept its own mirror.
+    e.switch_context(cpu.id, key(uaccess, 1));
+    assert_eq!(jit.load(cpu.base(0), 0x5000, 8), Some(marker(2)));
+    // Running in (kernel, 2), the guest flushes ASID 1: both of its pairs
+    // go, and the current one; (uaccess, 2) stays.
+    e.switch_context(cpu.id, key(kernel, 2));
+    e.flush_context(cpu.id, value(1), mask);
+    for k in [key(kernel, 1), key(uaccess, 1), key(kernel, 2)] {
+        e.switch_context(cpu.id, k);
+        assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None, "{k:?}");
+    }
+    e.switch_context(cpu.id, key(uaccess, 2));
+    assert_eq!(jit.load(cpu.base(0), 0x5000, 8), Some(marker(3)));
 }
 
 #[test]

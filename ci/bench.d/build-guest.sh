@@ -16,9 +16,9 @@
 # preprocess a real C file (stb_image.h from libstb-dev) for armhf.
 #
 # The result is cached in ${ESPT_CACHE:-$HOME/.cache/espt}/bench-guest/<key>/
-# (zImage, initrd-<workload>.cpio.gz, packages.txt), where <key> hashes the
-# files of ci/bench.d that define the image and the exact package files;
-# the folder is printed on stdout.
+# (zImage, zImage-armmp, initrd-<workload>.cpio.gz, packages.txt), where
+# <key> hashes the files of ci/bench.d that define the image and the exact
+# package files; the folder is printed on stdout.
 #
 # Usage: build-guest.sh [--force]
 set -euo pipefail
@@ -29,6 +29,9 @@ CACHE=$ESPT_CACHE/bench-guest
 ARCH=armhf
 TRIPLET=arm-linux-gnueabihf
 KERNEL_META=linux-image-armmp-lpae
+# The non-LPAE kernel (short descriptors, software PAN), for the armmp/*
+# workloads: the same initramfs images on the other page-table format.
+KERNEL2_META=linux-image-armmp
 BASE=(busybox-static dash coreutils)
 # Workload -> extra packages (the base is always there).
 declare -A PKGS=(
@@ -93,15 +96,23 @@ closure() {
     apt-get "${APT_OPTS[@]}" -q -y --print-uris install "$@" | deb_files | LC_ALL=C sort
 }
 
-# Sets KERNEL_DEB, BASE_DEBS, GROUP_DEBS[w], HOST_DEBS, KEY and DEST.
+# kernel_deb META: the package file of the kernel image META depends on.
+kernel_deb() {
+    local kpkg deb
+    kpkg=$(apt-cache "${APT_OPTS[@]}" depends "$1" |
+        sed -n 's/^ *|\{0,1\}Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | awk 'NR == 1')
+    [ -n "$kpkg" ] || die "cannot resolve $1 to a kernel image package"
+    deb=$(apt-get "${APT_OPTS[@]}" -q --print-uris download "$kpkg" | deb_files)
+    [ -n "$deb" ] || die "cannot resolve a package file for $kpkg"
+    echo "$deb"
+}
+
+# Sets KERNEL_DEB, KERNEL2_DEB, BASE_DEBS, GROUP_DEBS[w], HOST_DEBS, KEY and DEST.
 declare -A GROUP_DEBS
 resolve() {
-    local kpkg w
-    kpkg=$(apt-cache "${APT_OPTS[@]}" depends "$KERNEL_META" |
-        sed -n 's/^ *|\{0,1\}Depends: \(linux-image-[0-9][^ ]*\).*/\1/p' | awk 'NR == 1')
-    [ -n "$kpkg" ] || die "cannot resolve $KERNEL_META to a kernel image package"
-    KERNEL_DEB=$(apt-get "${APT_OPTS[@]}" -q --print-uris download "$kpkg" | deb_files)
-    [ -n "$KERNEL_DEB" ] || die "cannot resolve a package file for $kpkg"
+    local w
+    KERNEL_DEB=$(kernel_deb "$KERNEL_META")
+    KERNEL2_DEB=$(kernel_deb "$KERNEL2_META")
     mapfile -t BASE_DEBS < <(closure "${BASE[@]}")
     for w in "${!PKGS[@]}"; do
         # shellcheck disable=SC2086 # package lists are words
@@ -111,7 +122,7 @@ resolve() {
     KEY=$({
         for f in "${IMAGE_FILES[@]}"; do printf '%s\n' "$f"; sha256sum <"$HERE/$f"; done
         "$TRIPLET-gcc" --version | head -n 1
-        printf '%s\n' "$KERNEL_DEB" "${BASE_DEBS[@]}" "$HOST_DEBS"
+        printf '%s\n' "$KERNEL_DEB" "$KERNEL2_DEB" "${BASE_DEBS[@]}" "$HOST_DEBS"
         for w in $(printf '%s\n' "${!PKGS[@]}" | LC_ALL=C sort); do
             printf '%s: %s\n' "$w" "${GROUP_DEBS[$w]}"
         done
@@ -124,12 +135,15 @@ resolve() {
 # shellcheck disable=SC2086
 all_debs() {
     local w
-    { printf '%s\n' "$KERNEL_DEB" $HOST_DEBS
+    { printf '%s\n' "$KERNEL_DEB" "$KERNEL2_DEB" $HOST_DEBS
       for w in "${!GROUP_DEBS[@]}"; do printf '%s\n' ${GROUP_DEBS[$w]}; done
     } | LC_ALL=C sort -u
 }
 
-cached() { [ $FORCE = 0 ] && [ -s "$DEST/zImage" ] && [ -s "$DEST/initrd-boot.cpio.gz" ]; }
+cached() {
+    [ $FORCE = 0 ] && [ -s "$DEST/zImage" ] && [ -s "$DEST/zImage-armmp" ] &&
+        [ -s "$DEST/initrd-boot.cpio.gz" ]
+}
 
 # Package file names encode name_version_arch.deb, with ':' (epoch) as %3a.
 # Files that the Linux test guest's cache already holds are copied from it.
@@ -172,9 +186,12 @@ trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/out" "$WORK/data"
 
 # --- kernel and inputs ----------------------------------------------------------
-dpkg-deb --fsys-tarfile "$CACHE/debs/$KERNEL_DEB" |
-    tar -x -C "$WORK" --wildcards './boot/vmlinuz-*'
-cp "$(ls "$WORK"/boot/vmlinuz-*)" "$WORK/out/zImage"
+for k in "$KERNEL_DEB:zImage" "$KERNEL2_DEB:zImage-armmp"; do
+    rm -rf "$WORK/boot"
+    dpkg-deb --fsys-tarfile "$CACHE/debs/${k%%:*}" |
+        tar -x -C "$WORK" --wildcards './boot/vmlinuz-*'
+    cp "$(ls "$WORK"/boot/vmlinuz-*)" "$WORK/out/${k#*:}"
+done
 
 log "generating inputs"
 python3 "$HERE/gen-inputs.py" "$WORK/data"

@@ -115,7 +115,7 @@ def ceiling_geomeans(ws):
 def geomeans(ws, label):
     sets = {
         "linux_cpu_suite": [w for w in ws if in_suite(w)],
-        "linux_all": [w for w in ws if w["group"] in ("linux", "boot", "smp")],
+        "linux_all": [w for w in ws if w["group"] in ("linux", "boot", "smp", "armmp")],
         "micro": [w for w in ws if w["group"] == "micro"],
         "all": ws,
     }
@@ -148,7 +148,7 @@ def markdown(ws, gm_wall, gm_guest, meta):
         row.append("identical" if w["outputs_identical"] else "**MISMATCH**")
         lines.append("| " + " | ".join(row) + " |")
     names = {"linux_cpu_suite": "Linux CPU-bound suite (SPEC-like programs)",
-             "linux_all": "all Linux workloads (suite + boot + fork/exec + SMP)",
+             "linux_all": "all Linux workloads (suite + boot + fork/exec + SMP + non-LPAE kernel)",
              "micro": "microbenchmarks", "all": "everything"}
     lines.append("")
     lines.append("| geometric mean of ratio off/on | host wall | guest clock |")
@@ -198,7 +198,8 @@ def chart(ws, gm_wall, meta, path):
     import matplotlib.pyplot as plt
 
     ws = [w for w in ws if "wall" in w]
-    colours = {"linux": "#3b75af", "boot": "#7f7f7f", "smp": "#2b9c8f", "micro": "#e08b2c"}
+    colours = {"linux": "#3b75af", "boot": "#7f7f7f", "smp": "#2b9c8f", "armmp": "#9467bd",
+               "micro": "#e08b2c"}
     names = [w["name"] for w in ws]
     ratios = [w["wall"]["ratio"] for w in ws]
     lo = [max(0.0, r - (w["wall"]["spread"] or [r, r])[0]) for r, w in zip(ratios, ws)]

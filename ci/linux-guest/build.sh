@@ -11,16 +11,19 @@
 # build/guest/linux/{zImage,initrd.cpio.gz} under the repository.
 #
 # Options:
-#   --force    rebuild even if the cache holds an image for this key
+#   --force           rebuild even if the cache holds an image for this key
+#   --kernel FLAVOUR  armmp-lpae (default: LPAE page tables, the 64-bit
+#                     TTBR0 names the ASID) or armmp (short descriptors,
+#                     the ASID is in CONTEXTIDR; highmem); armmp is linked
+#                     to build/guest/linux-armmp instead
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 CACHE=${ESPT_CACHE:-$HOME/.cache/espt}/linux-guest
-OUT=$ROOT/build/guest/linux
 ARCH=armhf
 TRIPLET=arm-linux-gnueabihf
-KERNEL_META=linux-image-armmp-lpae
+FLAVOUR=armmp-lpae
 # Userland packages; apt resolves their dependency closure.  busybox-static
 # supplies the shell and the applets that the real packages do not.
 USERLAND=(busybox-static dash coreutils gawk gzip xz-utils bzip2 tar perl-base)
@@ -28,13 +31,21 @@ USERLAND=(busybox-static dash coreutils gawk gzip xz-utils bzip2 tar perl-base)
 IMAGE_FILES=(build.sh init workload-lib.sh workload.sh workload-smp.sh)
 
 FORCE=0
-for arg in "$@"; do
-    case $arg in
+while [ $# -gt 0 ]; do
+    case $1 in
         --force) FORCE=1 ;;
+        --kernel) FLAVOUR=${2:-}; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "build.sh: unknown argument: $arg" >&2; exit 2 ;;
+        *) echo "build.sh: unknown argument: $1" >&2; exit 2 ;;
     esac
+    shift
 done
+case $FLAVOUR in
+    armmp-lpae) OUT=$ROOT/build/guest/linux ;;
+    armmp) OUT=$ROOT/build/guest/linux-armmp ;;
+    *) echo "build.sh: --kernel takes armmp-lpae or armmp, not '$FLAVOUR'" >&2; exit 2 ;;
+esac
+KERNEL_META=linux-image-$FLAVOUR
 
 log() { echo "linux-guest: $*" >&2; }
 die() { echo "linux-guest: error: $*" >&2; exit 1; }

@@ -33,3 +33,19 @@ elif [ -z "${GUEST_FILTER:-}" ] || [[ linux/workload =~ $GUEST_FILTER ]] ||
     GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES guest/linux"
     echo "FAIL guest/linux: no zImage/initrd.cpio.gz in $LINUX_GUEST_DIR (run ci/linux-guest/build.sh)"
 fi
+
+# The same image on Debian's non-LPAE kernel (build.sh --kernel armmp):
+# short-descriptor page tables, so the ASID lives in CONTEXTIDR and a
+# switch is a CONTEXTIDR write, and 2 GiB of RAM, most of it highmem
+# (kmap, fixmap and highmem user pages, each a page invalidation).
+LINUX_ARMMP_DIR=${LINUX_ARMMP_DIR:-$GUEST_ROOT/build/guest/linux-armmp}
+if [ -r "$LINUX_ARMMP_DIR/zImage" ] && [ -r "$LINUX_ARMMP_DIR/initrd.cpio.gz" ]; then
+    guest_test linux/short-desc-smp 600 0 '^PASS linux-smp' -- \
+        -M virt -cpu cortex-a15 -smp 2 -m 2G -nographic -nic none -no-reboot \
+        -kernel "$LINUX_ARMMP_DIR/zImage" -initrd "$LINUX_ARMMP_DIR/initrd.cpio.gz" \
+        -append "$LINUX_GUEST_APPEND espt.workload=smp"
+elif [ -z "${GUEST_FILTER:-}" ] || [[ linux/short-desc-smp =~ $GUEST_FILTER ]]; then
+    GUEST_FAILED=$((GUEST_FAILED + 1))
+    GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES guest/linux-armmp"
+    echo "FAIL guest/linux-armmp: no zImage/initrd.cpio.gz in $LINUX_ARMMP_DIR (run ci/linux-guest/build.sh --kernel armmp)"
+fi
