@@ -34,7 +34,9 @@ FORCE=0
 while [ $# -gt 0 ]; do
     case $1 in
         --force) FORCE=1 ;;
-        --kernel) FLAVOUR=${2:-}; shift ;;
+        --kernel)
+            [ $# -ge 2 ] || { echo "build.sh: --kernel needs armmp-lpae or armmp" >&2; exit 2; }
+            FLAVOUR=$2; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "build.sh: unknown argument: $1" >&2; exit 2 ;;
     esac

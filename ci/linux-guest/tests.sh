@@ -36,8 +36,10 @@ fi
 
 # The same image on Debian's non-LPAE kernel (build.sh --kernel armmp):
 # short-descriptor page tables, so the ASID lives in CONTEXTIDR and a
-# switch is a CONTEXTIDR write, and 2 GiB of RAM, most of it highmem
-# (kmap, fixmap and highmem user pages, each a page invalidation).
+# switch is a CONTEXTIDR write; software PAN, so the DACR changes on every
+# kernel entry and exit and around every user access (patch 0019); and
+# 2 GiB of RAM, most of it highmem (kmap, fixmap and highmem user pages,
+# each a page invalidation).
 LINUX_ARMMP_DIR=${LINUX_ARMMP_DIR:-$GUEST_ROOT/build/guest/linux-armmp}
 if [ -r "$LINUX_ARMMP_DIR/zImage" ] && [ -r "$LINUX_ARMMP_DIR/initrd.cpio.gz" ]; then
     guest_test linux/short-desc-smp 600 0 '^PASS linux-smp' -- \
