@@ -11,41 +11,65 @@
 //! and published by storing its key with release ordering; readers skip
 //! entries they cannot match, so they never see a half-written one.
 //!
+//! The table is large and touched only as it fills, so where entries land
+//! decides what it costs: hashing each block on its own scattered the
+//! sites of one translation block over as many pages, and the first touch
+//! of each page of the table (a host page fault that zeroes it) was 2.4%
+//! of a Linux boot's host time, more than generating the code.  Blocks are
+//! therefore hashed by groups: the 128 blocks of a 4 KiB stretch of host
+//! code, which QEMU fills in order, keep their order in one 4 KiB run of
+//! 32-byte entries (1.2% of the boot then).  Code denser in accesses than
+//! QEMU emits (each site has its own out-of-line slow path) could fill a
+//! group's chains; a block whose chain is full gets a scattered home of
+//! its own instead.
+//!
 //! Sites are only forgotten all at once, when QEMU flushes its code buffer
 //! (no vCPU runs then): the storage is handed back to the kernel, which
 //! zeroes it.
 
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use crate::sys;
 
 const BLOCK_BITS: u32 = 5;
+/// Blocks hashed together: one group of entries is one host page.
+const GROUP_BITS: u32 = 7;
 const EMPTY: u64 = 0;
 const BUSY: u64 = u64::MAX;
 /// Probes before giving up; keeps the handler's worst case short.
 const MAX_PROBES: usize = 128;
 
 /// Entries of the process-wide table.  A site takes one or two entries;
-/// 2^22 entries (256 MiB of address space, touched only as it fills) hold
+/// 2^22 entries (128 MiB of address space, touched only as it fills) hold
 /// about three million sites at the 75% load limit, more than a full
 /// default-sized code buffer produces between two flushes.  When it is
 /// full, [`SiteTable::insert`] says so and the code generator keeps that
 /// access on the soft-TLB path.
 pub const DEFAULT_CAPACITY: usize = 1 << 22;
 
-#[repr(C)]
+/// An entry: the site's host code `[start, start + len)`, and its slow
+/// path and patch point as offsets from `start` (translated code and its
+/// out-of-line slow paths are never 2 GiB apart; a site that would need
+/// more is not entered).
+#[repr(C, align(32))]
 struct Entry {
     key: AtomicU64,
     start: AtomicU64,
-    end: AtomicU64,
-    slow_path: AtomicU64,
+    /// 0 once the site is removed.
+    len: AtomicU32,
+    slow_delta: AtomicI32,
     /// Where the site can be patched to jump to its slow path directly
-    /// (0: nowhere, or patched already).
-    patch: AtomicU64,
-    _pad: [u64; 3],
+    /// ([`NO_PATCH`]: nowhere, or patched already).
+    patch_delta: AtomicI32,
+    _pad: u32,
 }
+
+const NO_PATCH: i32 = i32::MIN;
+
+const _: () = assert!(std::mem::size_of::<Entry>() == 32);
+const _: () = assert!(std::mem::size_of::<Entry>() << GROUP_BITS == 4096);
 
 pub struct SiteTable {
     entries: *const Entry,
@@ -85,9 +109,27 @@ impl SiteTable {
         unsafe { &*self.entries.add(i) }
     }
 
-    fn home(&self, block: u64) -> usize {
-        let h = block.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    fn hash(&self, x: u64) -> usize {
+        let h = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (h >> (64 - self.capacity.trailing_zeros())) as usize
+    }
+
+    /// Where the entries of `block` are looked for: first the probe chain
+    /// from its place in its group, then, for a block whose chain was full
+    /// when it was entered, one from a home of its own.  A chain is never
+    /// emptied again (until [`Self::clear`]), so a lookup that meets an
+    /// empty entry in the first chain need not look further.
+    fn homes(&self, block: u64) -> [usize; 2] {
+        let group_mask = (1usize << GROUP_BITS) - 1;
+        let group = self.hash(block >> GROUP_BITS) & !group_mask;
+        let home = (group | (block as usize & group_mask)) & (self.capacity - 1);
+        [home, self.hash(block ^ 0x5555_5555_5555_5555)]
+    }
+
+    /// The `MAX_PROBES` entries of the probe chain from `home`.
+    fn chain(&self, home: usize) -> impl Iterator<Item = &Entry> {
+        let mask = self.capacity - 1;
+        (0..MAX_PROBES).map(move |k| self.entry((home + k) & mask))
     }
 
     /// Sites registered since the table was created.
@@ -103,6 +145,14 @@ impl SiteTable {
         if len == 0 {
             return false;
         }
+        let delta = |to: usize| i32::try_from(to as i64 - start as i64).ok();
+        let Some(slow) = delta(slow_path) else {
+            return false;
+        };
+        let patch = match patch {
+            0 => NO_PATCH,
+            p => delta(p).filter(|&d| d != NO_PATCH).unwrap_or(NO_PATCH),
+        };
         let end = start as u64 + u64::from(len);
         let first = (start as u64) >> BLOCK_BITS;
         let last = (end - 1) >> BLOCK_BITS;
@@ -112,7 +162,7 @@ impl SiteTable {
             return false;
         }
         for block in first..=last {
-            if !self.insert_block(block, start as u64, end, slow_path as u64, patch as u64) {
+            if !self.insert_block(block, start as u64, len, slow, patch) {
                 return false;
             }
         }
@@ -120,56 +170,69 @@ impl SiteTable {
         true
     }
 
-    fn insert_block(&self, block: u64, start: u64, end: u64, slow: u64, patch: u64) -> bool {
-        let mask = self.capacity - 1;
-        let mut i = self.home(block);
-        for _ in 0..MAX_PROBES {
-            let e = self.entry(i);
-            if e.key
-                .compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                e.start.store(start, Ordering::Relaxed);
-                e.end.store(end, Ordering::Relaxed);
-                e.slow_path.store(slow, Ordering::Relaxed);
-                e.patch.store(patch, Ordering::Relaxed);
-                e.key.store(block + 1, Ordering::Release);
-                return true;
+    fn insert_block(&self, block: u64, start: u64, len: u32, slow: i32, patch: i32) -> bool {
+        for home in self.homes(block) {
+            for e in self.chain(home) {
+                if e.key
+                    .compare_exchange(EMPTY, BUSY, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    e.start.store(start, Ordering::Relaxed);
+                    e.len.store(len, Ordering::Relaxed);
+                    e.slow_delta.store(slow, Ordering::Relaxed);
+                    e.patch_delta.store(patch, Ordering::Relaxed);
+                    e.key.store(block + 1, Ordering::Release);
+                    return true;
+                }
             }
-            i = (i + 1) & mask;
         }
         false
+    }
+
+    /// Calls `visit` on each entry of `block`'s chains up to the first
+    /// empty one, until it returns something.
+    fn scan<'a, T>(
+        &'a self,
+        block: u64,
+        mut visit: impl FnMut(&'a Entry) -> Option<T>,
+    ) -> Option<T> {
+        for home in self.homes(block) {
+            for e in self.chain(home) {
+                match e.key.load(Ordering::Acquire) {
+                    EMPTY => return None,
+                    key if key == block + 1 => {
+                        if let Some(t) = visit(e) {
+                            return Some(t);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        None
     }
 
     /// The entry of the site covering host pc `pc`.
     /// Async-signal-safe: atomic loads only, bounded probing.
     fn find(&self, pc: usize) -> Option<&Entry> {
-        let block = (pc as u64) >> BLOCK_BITS;
-        let mask = self.capacity - 1;
-        let mut i = self.home(block);
-        for _ in 0..MAX_PROBES {
-            let e = self.entry(i);
-            let key = e.key.load(Ordering::Acquire);
-            if key == EMPTY {
-                return None;
-            }
-            if key == block + 1 {
-                let start = e.start.load(Ordering::Relaxed);
-                let end = e.end.load(Ordering::Relaxed);
-                if (start..end).contains(&(pc as u64)) {
-                    return Some(e);
-                }
-            }
-            i = (i + 1) & mask;
-        }
-        None
+        self.scan((pc as u64) >> BLOCK_BITS, |e| {
+            let start = e.start.load(Ordering::Relaxed);
+            let len = e.len.load(Ordering::Relaxed);
+            (start..start + u64::from(len))
+                .contains(&(pc as u64))
+                .then_some(e)
+        })
     }
 
     /// The slow path of the site covering host pc `pc`, for the fault
     /// handler: async-signal-safe.
     pub fn lookup(&self, pc: usize) -> Option<usize> {
-        self.find(pc)
-            .map(|e| e.slow_path.load(Ordering::Relaxed) as usize)
+        self.find(pc).map(Self::slow_path)
+    }
+
+    fn slow_path(e: &Entry) -> usize {
+        let start = e.start.load(Ordering::Relaxed);
+        start.wrapping_add_signed(e.slow_delta.load(Ordering::Relaxed).into()) as usize
     }
 
     /// For the site covering `pc`: hands out, once, its patch point and
@@ -180,15 +243,19 @@ impl SiteTable {
         let e = self.find(pc)?;
         // A plain load first: once handed out, the entry is only read, and
         // its cache line stays shared between the vCPUs.
-        if e.patch.load(Ordering::Relaxed) == 0 {
+        if e.patch_delta.load(Ordering::Relaxed) == NO_PATCH {
             return None;
         }
-        let patch = e.patch.swap(0, Ordering::AcqRel);
-        if patch == 0 {
+        let delta = e.patch_delta.swap(NO_PATCH, Ordering::AcqRel);
+        if delta == NO_PATCH {
             return None;
         }
         self.demoted.fetch_add(1, Ordering::Relaxed);
-        Some((patch as usize, e.slow_path.load(Ordering::Relaxed) as usize))
+        let patch = e
+            .start
+            .load(Ordering::Relaxed)
+            .wrapping_add_signed(delta.into());
+        Some((patch as usize, Self::slow_path(e)))
     }
 
     /// Sites handed out by [`Self::take_patch`].
@@ -204,23 +271,13 @@ impl SiteTable {
             return;
         }
         let (lo, hi) = (start as u64, start as u64 + len as u64);
-        let mask = self.capacity - 1;
         for block in (lo >> BLOCK_BITS)..=((hi - 1) >> BLOCK_BITS) {
-            let mut i = self.home(block);
-            for _ in 0..MAX_PROBES {
-                let e = self.entry(i);
-                let key = e.key.load(Ordering::Acquire);
-                if key == EMPTY {
-                    break;
+            self.scan(block, |e| {
+                if (lo..hi).contains(&e.start.load(Ordering::Relaxed)) {
+                    e.len.store(0, Ordering::Release);
                 }
-                if key == block + 1 {
-                    let s = e.start.load(Ordering::Relaxed);
-                    if (lo..hi).contains(&s) {
-                        e.end.store(s, Ordering::Release);
-                    }
-                }
-                i = (i + 1) & mask;
-            }
+                None::<()>
+            });
         }
     }
 
@@ -301,6 +358,52 @@ mod tests {
         assert_eq!(t.lookup(0x103c), None);
         assert!(t.insert(0x1000, 7, 0x9300, 0));
         assert_eq!(t.lookup(0x1003), Some(0x9300));
+    }
+
+    #[test]
+    fn code_in_order_fills_the_table_in_order() {
+        let t = SiteTable::with_capacity(1 << 16).unwrap();
+        let base = 0x7f00_1234_5000u64 >> BLOCK_BITS;
+        let first = t.homes(base)[0];
+        assert_eq!(first % (1 << GROUP_BITS), 0);
+        for i in 1..(1u64 << GROUP_BITS) {
+            let want = first + i as usize;
+            assert_eq!(t.homes(base + i)[0], want, "block {i} of the page");
+        }
+        // The next page of code goes elsewhere, as a whole.
+        let next = t.homes(base + (1 << GROUP_BITS))[0];
+        assert_eq!(next % (1 << GROUP_BITS), 0);
+        let entry_page = |i: usize| i * std::mem::size_of::<Entry>() / 4096;
+        assert_eq!(entry_page(first), entry_page(first + (1 << GROUP_BITS) - 1));
+    }
+
+    #[test]
+    fn code_dense_with_accesses_still_fits() {
+        // A site every 24 bytes for 64 KiB: more entries than blocks.
+        let t = SiteTable::with_capacity(1 << 16).unwrap();
+        let base = 0x7f00_4000_0000usize;
+        let sites: Vec<usize> = (0..0x1_0000 / 24).map(|i| base + i * 24).collect();
+        for &pc in &sites {
+            assert!(t.insert(pc, 20, pc + 0x800, 0), "site at {pc:#x}");
+        }
+        for &pc in &sites {
+            assert_eq!(t.lookup(pc + 19), Some(pc + 0x800));
+            assert_eq!(t.lookup(pc + 21), None);
+        }
+    }
+
+    #[test]
+    fn slow_paths_far_away_are_refused() {
+        let t = SiteTable::with_capacity(1024).unwrap();
+        let start = 0x7f00_0000_0000usize;
+        assert!(!t.insert(start, 4, start + (3 << 30), 0));
+        assert_eq!(t.lookup(start + 1), None);
+        assert_eq!(t.registered(), 0);
+        // Slow paths before the site work, and a far patch point only
+        // makes the site unpatchable.
+        assert!(t.insert(start, 4, start - 0x100, start + (3 << 30)));
+        assert_eq!(t.lookup(start + 3), Some(start - 0x100));
+        assert_eq!(t.take_patch(start + 3), None);
     }
 
     #[test]
