@@ -844,16 +844,32 @@ impl Engine {
     }
 
     /// Drops the page holding `va` and every large page that contains it.
-    pub fn flush_page(&self, vcpu: VcpuId, idxmap: IdxMap, va: u64) {
+    /// Returns the indexes of `idxmap` whose slot in the current address
+    /// space, shadowed, mirrored the page or holds it revoked: the guest
+    /// changed a translation in use there, and QEMU may mirror the new one
+    /// right away rather than at the next access's fault.
+    pub fn flush_page(&self, vcpu: VcpuId, idxmap: IdxMap, va: u64) -> IdxMap {
         bump(&self.inner.counters.flush_page);
         let Ok(page) = GuestPage::containing(va) else {
-            return;
+            return IdxMap::EMPTY;
         };
         let mut st = self.lock();
+        let mut held = IdxMap::EMPTY;
+        if let Some(v) = st.vcpus.get(&vcpu).filter(|v| v.mode == Mode::Shadow) {
+            for idx in idxmap.iter() {
+                let using = v.slots[idx.index()]
+                    .and_then(|s| st.live(s))
+                    .is_some_and(|l| l.map.get(page).is_some() || l.map.revoked(page).is_some());
+                if using {
+                    held = held.with(idx);
+                }
+            }
+        }
         for slot in self.inner.slots_of(&st, vcpu, idxmap) {
             self.inner.drop_range(&mut st, slot, page, 1);
         }
         self.inner.charge(&mut st, vcpu, Work::Flush);
+        held
     }
 
     /// Drops `[va, va + len)` and the large pages overlapping it.

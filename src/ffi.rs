@@ -315,9 +315,10 @@ pub unsafe extern "C" fn espt_flush_context(vcpu: *mut EsptVcpu, value: u64, mas
 /// # Safety
 /// `vcpu` must come from `espt_vcpu_create`.
 #[no_mangle]
-pub unsafe extern "C" fn espt_flush_page(vcpu: *mut EsptVcpu, idxmap: u32, vaddr: u64) {
-    if let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) {
-        e.flush_page(id, IdxMap::from_bits(idxmap), vaddr);
+pub unsafe extern "C" fn espt_flush_page(vcpu: *mut EsptVcpu, idxmap: u32, vaddr: u64) -> u32 {
+    match (engine(), vcpu_id(vcpu)) {
+        (Some(e), Some(id)) => e.flush_page(id, IdxMap::from_bits(idxmap), vaddr).bits(),
+        _ => 0,
     }
 }
 

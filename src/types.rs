@@ -148,10 +148,20 @@ impl IdxMap {
         IdxMap(bits as u16)
     }
 
+    pub const EMPTY: IdxMap = IdxMap(0);
+
     pub fn iter(self) -> impl Iterator<Item = MmuIdx> {
         (0..MmuIdx::COUNT as u8)
             .filter(move |i| self.0 & (1 << i) != 0)
             .map(MmuIdx)
+    }
+
+    pub fn bits(self) -> u32 {
+        u32::from(self.0)
+    }
+
+    pub fn with(self, idx: MmuIdx) -> Self {
+        IdxMap(self.0 | 1 << idx.0)
     }
 }
 

@@ -450,3 +450,55 @@ fn a_run_fill_mirrors_a_whole_window_of_a_large_page() {
         .fill_run(cpu.id, idx(1), 0x10_0000, 80, 1 << 20, ram.page_addr(0), RO)
         .is_err());
 }
+
+#[test]
+fn a_page_flush_says_which_shadows_were_using_the_page() {
+    let e = Arc::new(engine(1));
+    let ram = Arc::new(GuestRam::new(64));
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    let jit = Jit::new();
+    let none = espt::IdxMap::from_bits(0);
+    e.fill(cpu.id, idx(0), 0x5000, PAGE_SIZE, ram.page_addr(1), RW)
+        .unwrap();
+    e.fill(cpu.id, idx(1), 0x5000, PAGE_SIZE, ram.page_addr(1), RO)
+        .unwrap();
+    e.fill(cpu.id, idx(1), 0x7000, PAGE_SIZE, ram.page_addr(2), RW)
+        .unwrap();
+    // Mirrored for both indexes; only the asked ones are reported.
+    assert_eq!(
+        e.flush_page(cpu.id, espt::IdxMap::from_bits(0b11), 0x5abc),
+        espt::IdxMap::from_bits(0b11)
+    );
+    assert_eq!(
+        jit.load(cpu.base(0), 0x5000, 8),
+        None,
+        "dropped all the same"
+    );
+    // Revoked now: still the shadow's page until it is mapped again.
+    assert_eq!(
+        e.flush_page(cpu.id, espt::IdxMap::from_bits(0b01), 0x5000),
+        espt::IdxMap::from_bits(0b01)
+    );
+    assert_eq!(
+        e.flush_page(cpu.id, espt::IdxMap::ALL, 0x6000),
+        none,
+        "never mirrored"
+    );
+    assert_eq!(
+        e.flush_page(cpu.id, espt::IdxMap::ALL, 0x7000),
+        espt::IdxMap::from_bits(0b10)
+    );
+    // Another address space's slots are flushed but not reported: only
+    // the current one's new translation can be looked up now.
+    e.fill(cpu.id, idx(0), 0x9000, PAGE_SIZE, ram.page_addr(3), RW)
+        .unwrap();
+    e.switch_context(cpu.id, espt::ContextKey(2));
+    assert_eq!(e.flush_page(cpu.id, espt::IdxMap::ALL, 0x9000), none);
+    e.switch_context(cpu.id, espt::ContextKey(0));
+    assert_eq!(
+        jit.load(cpu.base(0), 0x9000, 8),
+        None,
+        "dropped in the saved space"
+    );
+}

@@ -53,7 +53,9 @@ fn two_vcpus_fill_flush_and_access_concurrently() {
                     }
                     match round % 3 {
                         0 => e.flush_all(cpu.id),
-                        1 => e.flush_page(cpu.id, espt::IdxMap::ALL, (round % 64) * PAGE_SIZE),
+                        1 => {
+                            e.flush_page(cpu.id, espt::IdxMap::ALL, (round % 64) * PAGE_SIZE);
+                        }
                         _ => e.flush_range(cpu.id, espt::IdxMap::ALL, 0, 16 * PAGE_SIZE),
                     }
                 }

@@ -11,7 +11,10 @@
  * otherwise to another one (it maps over the revoked page).  Every round
  * reads the frame's tag and stores a stamp through the page; every few
  * rounds a load of the unmapped page must fault.  At the end each frame
- * must hold the stamp of the last round that mapped it.
+ * must hold the stamp of the last round that mapped it.  Then the page
+ * keeps its frame and changes rights instead, each change invalidated by
+ * address: read-only (stores fault), read/write again, access flag clear
+ * (loads fault).
  */
 #include "bm.h"
 
@@ -27,6 +30,8 @@ static uint64_t l3[512] __attribute__((aligned(4096)));
 #define ROUNDS 600
 
 #define LFS_TRANS_L3 0x07
+#define LFS_AF_L3    0x0b
+#define LFS_PERM_L3  0x0f
 
 static uint32_t tag(uint32_t pa) { return pa ^ 0x3c3c0000u; }
 
@@ -95,6 +100,46 @@ int main(void)
     begin("kmap: every frame holds its last stamp");
     for (uint32_t i = 0; i < NFRAMES; i++) {
         eq32(ld32(FRAMES + i * PAGE + 4), last[i], "frame %u", i);
+    }
+    end();
+
+    /*
+     * The same frame with other rights or attributes, each change
+     * invalidated by address: read-only (a store must fault), read/write
+     * again, and access flag clear (a load must fault).
+     */
+    uint32_t pa = FRAMES;
+    set_fixmap(pa);
+    begin("rights: %u rounds of read/write, read-only, access flag clear", 60);
+    for (uint32_t r = 1; r <= 60; r++) {
+        st32(FIXMAP + 8, r);
+        eq32(ld32(pa + 8), r, "store through the page, round %u", r);
+        lp_page(l3, FIXMAP, pa, LAP_PRO, 0);
+        dsb();
+        tlbimvaa(FIXMAP);
+        dsb();
+        isb();
+        eq32(ld32(FIXMAP + 8), r, "load from the read-only page, round %u", r);
+        fault_arm();
+        st32(FIXMAP + 8, 0xdead);
+        eq32(fault_disarm(), 1, "store to the read-only page faults, round %u", r);
+        eq32(fsr_status(flt.fsr), LFS_PERM_L3, "fault status, round %u", r);
+        eq32(ld32(pa + 8), r, "read-only page unchanged, round %u", r);
+        if (r % 3 == 0) {
+            volatile uint64_t *e = &l3[(FIXMAP >> 12) & 511];
+            *e &= ~(1ull << 10);
+            dcache_clean_range((uint32_t)e, 8);
+            dsb();
+            tlbimvaa(FIXMAP);
+            dsb();
+            isb();
+            fault_arm();
+            uint32_t v = ld32(FIXMAP + 8);
+            eq32(fault_disarm(), 1, "access flag fault, round %u", r);
+            eq32(fsr_status(flt.fsr), LFS_AF_L3, "fault status, round %u", r);
+            eq32(v, SENTINEL, "no value with the access flag clear, round %u", r);
+        }
+        set_fixmap(pa);
     }
     end();
     finish("kmap");
