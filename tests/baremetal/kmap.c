@@ -35,19 +35,29 @@ static uint64_t l3[512] __attribute__((aligned(4096)));
 
 static uint32_t tag(uint32_t pa) { return pa ^ 0x3c3c0000u; }
 
+static volatile uint64_t *fixmap_pte(void)
+{
+    return &l3[(FIXMAP >> 12) & 511];
+}
+
+/* The page's descriptor changed: make the walker see it, invalidate it. */
+static void fixmap_changed(void)
+{
+    dcache_clean_range((uint32_t)fixmap_pte(), 8);
+    dsb();
+    tlbimvaa(FIXMAP);
+    dsb();
+    isb();
+}
+
 static void set_fixmap(uint32_t pa)
 {
     if (pa) {
         lp_page(l3, FIXMAP, pa, LAP_PRW, 0);
     } else {
-        volatile uint64_t *e = &l3[(FIXMAP >> 12) & 511];
-        *e = 0;
-        dcache_clean_range((uint32_t)e, 8);
+        *fixmap_pte() = 0;
     }
-    dsb();
-    tlbimvaa(FIXMAP);
-    dsb();
-    isb();
+    fixmap_changed();
 }
 
 static void space(uint64_t *l1, uint32_t asid)
@@ -115,10 +125,7 @@ int main(void)
         st32(FIXMAP + 8, r);
         eq32(ld32(pa + 8), r, "store through the page, round %u", r);
         lp_page(l3, FIXMAP, pa, LAP_PRO, 0);
-        dsb();
-        tlbimvaa(FIXMAP);
-        dsb();
-        isb();
+        fixmap_changed();
         eq32(ld32(FIXMAP + 8), r, "load from the read-only page, round %u", r);
         fault_arm();
         st32(FIXMAP + 8, 0xdead);
@@ -126,13 +133,8 @@ int main(void)
         eq32(fsr_status(flt.fsr), LFS_PERM_L3, "fault status, round %u", r);
         eq32(ld32(pa + 8), r, "read-only page unchanged, round %u", r);
         if (r % 3 == 0) {
-            volatile uint64_t *e = &l3[(FIXMAP >> 12) & 511];
-            *e &= ~(1ull << 10);
-            dcache_clean_range((uint32_t)e, 8);
-            dsb();
-            tlbimvaa(FIXMAP);
-            dsb();
-            isb();
+            *fixmap_pte() &= ~(1ull << 10);
+            fixmap_changed();
             fault_arm();
             uint32_t v = ld32(FIXMAP + 8);
             eq32(fault_disarm(), 1, "access flag fault, round %u", r);
