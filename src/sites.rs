@@ -18,10 +18,10 @@
 //! of a Linux boot's host time, more than generating the code.  Blocks are
 //! therefore hashed by groups: the 128 blocks of a 4 KiB stretch of host
 //! code, which QEMU fills in order, keep their order in one 4 KiB run of
-//! 32-byte entries (1.2% of the boot then).  Code denser in accesses than
-//! QEMU emits (each site has its own out-of-line slow path) could fill a
-//! group's chains; a block whose chain is full gets a scattered home of
-//! its own instead.
+//! 32-byte entries (0.7-1.3% of the boot in two profiles).  Code denser
+//! in accesses than QEMU emits (each site has its own out-of-line slow
+//! path) could fill a group's chains; a block whose chain is full gets a
+//! scattered home of its own instead.
 //!
 //! Sites are only forgotten all at once, when QEMU flushes its code buffer
 //! (no vCPU runs then): the storage is handed back to the kernel, which
