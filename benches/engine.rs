@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use common::*;
 use espt::abi::{ESPT_PROT_READ, ESPT_PROT_WRITE};
-use espt::engine::{Config, Engine};
+use espt::engine::{Config, ContextKey, Engine};
 use espt::types::PAGE_SIZE;
 use espt::IdxMap;
 
@@ -249,6 +249,66 @@ fn bench_protect() {
     }
 }
 
+/// A guest that switches address spaces on every system call (the DACR
+/// of a short-descriptor kernel) or on every context switch, among
+/// `spaces` address spaces that each have something mirrored.
+fn bench_switch() {
+    for spaces in [2u64, 64] {
+        let e = Engine::new(Config::new(1)).unwrap();
+        let ram = GuestRam::new(spaces);
+        ram.register(&e);
+        let cpu = TestVcpu::new(&e, 0);
+        for k in 0..spaces {
+            e.switch_context(cpu.id, ContextKey(k << 32 | 0x55));
+            e.fill(cpu.id, idx(0), 0x1000, PAGE_SIZE, ram.page_addr(k), RW)
+                .unwrap();
+        }
+        let t: Vec<f64> = (0..5)
+            .map(|_| {
+                us_each(200_000, |i| {
+                    e.switch_context(cpu.id, ContextKey((i % spaces) << 32 | 0x55))
+                }) * 1000.0
+            })
+            .collect();
+        row(
+            &format!("switch among {spaces} address spaces, per switch"),
+            median(t),
+            "ns",
+        );
+    }
+}
+
+/// A guest invalidating pages one by one (freeing a buffer, a highmem
+/// mapping) that are mirrored in none of `spaces` address spaces: the
+/// common case of a page flush.
+fn bench_flush_page_miss() {
+    for spaces in [1u64, 32] {
+        let e = Engine::new(Config::new(1)).unwrap();
+        let ram = GuestRam::new(spaces);
+        ram.register(&e);
+        let cpu = TestVcpu::new(&e, 0);
+        for k in 0..spaces {
+            e.switch_context(cpu.id, ContextKey(k));
+            for i in [0u32, 1] {
+                e.fill(cpu.id, idx(i), 0x1000, PAGE_SIZE, ram.page_addr(k), RW)
+                    .unwrap();
+            }
+        }
+        let t: Vec<f64> = (0..5)
+            .map(|_| {
+                us_each(200_000, |i| {
+                    e.flush_page(cpu.id, IdxMap::ALL, 0x100_0000 + (i % 4096) * PAGE_SIZE);
+                }) * 1000.0
+            })
+            .collect();
+        row(
+            &format!("flush a page mirrored in none of {spaces} address spaces"),
+            median(t),
+            "ns",
+        );
+    }
+}
+
 fn main() {
     // `cargo test --benches` runs benches with --test: keep it quick.
     if std::env::args().any(|a| a == "--test") {
@@ -261,4 +321,6 @@ fn main() {
     bench_refill();
     bench_flush();
     bench_protect();
+    bench_switch();
+    bench_flush_page_miss();
 }

@@ -21,7 +21,7 @@
 //! that vCPU's thread; other threads (write protection, RAM removal, the
 //! reclaimer) change mappings, never tables.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
@@ -31,6 +31,7 @@ use crate::abi::{EsptSlotTable, EsptStats};
 use crate::error::{Error, Result};
 use crate::fault;
 use crate::governor::{Governor, Mode, Tuning, Verdict};
+use crate::hash::FastHashMap;
 use crate::host;
 use crate::ram::{RamBlock, RamBlocks};
 use crate::reclaim::{ReclaimQueue, RetiredSlot};
@@ -182,9 +183,9 @@ struct VcpuState {
     context: ContextKey,
     slots: SlotSet,
     /// Address spaces switched away from, kept to switch back to.
-    saved: HashMap<ContextKey, SlotSet>,
+    saved: FastHashMap<ContextKey, SlotSet>,
     /// The policy of every address space seen, the current one included.
-    governors: HashMap<ContextKey, Governor>,
+    governors: FastHashMap<ContextKey, Governor>,
     /// The current address space's mode, as published in the table.
     mode: Mode,
     /// Table entry of an mmu index without a slot in shadow mode.
@@ -260,7 +261,7 @@ struct State {
     free: Vec<SlotId>,
     vcpus: BTreeMap<VcpuId, VcpuState>,
     /// Host page of guest RAM -> the shadow pages mirroring it.
-    rmap: HashMap<HostPage, Vec<(SlotId, GuestPage)>>,
+    rmap: FastHashMap<HostPage, Vec<(SlotId, GuestPage)>>,
     /// VMAs of all live and retired slots.
     vmas: u64,
     pages_now: u64,
@@ -396,7 +397,7 @@ impl Engine {
                 .map(SlotId::new)
                 .collect(),
             vcpus: BTreeMap::new(),
-            rmap: HashMap::new(),
+            rmap: FastHashMap::default(),
             vmas: 0,
             pages_now: 0,
             clock: 0,
@@ -500,9 +501,9 @@ impl Engine {
             table,
             context: ContextKey::default(),
             slots: [None; MmuIdx::COUNT],
-            saved: HashMap::new(),
+            saved: FastHashMap::default(),
             mode: governor.mode(),
-            governors: HashMap::from([(ContextKey::default(), governor)]),
+            governors: [(ContextKey::default(), governor)].into_iter().collect(),
             empty: self.inner.region.slot_base(SlotId::EMPTY),
             soft: self.inner.region.slot_base(SlotId::SOFT),
             calls_seen: 0,
@@ -865,7 +866,7 @@ impl Engine {
                 }
             }
         }
-        for slot in self.inner.slots_of(&st, vcpu, idxmap) {
+        for slot in self.inner.slots_holding(&st, vcpu, idxmap, page, 1) {
             self.inner.drop_range(&mut st, slot, page, 1);
         }
         self.inner.charge(&mut st, vcpu, Work::Flush);
@@ -884,7 +885,7 @@ impl Engine {
             return;
         }
         let mut st = self.lock();
-        for slot in self.inner.slots_of(&st, vcpu, idxmap) {
+        for slot in self.inner.slots_holding(&st, vcpu, idxmap, first, pages) {
             if pages > FLUSH_RANGE_MAX_PAGES {
                 self.inner.retire(&mut st, slot);
             } else {
@@ -1145,6 +1146,26 @@ impl Inner {
         st.vcpus
             .get(&vcpu)
             .map_or_else(Vec::new, |v| v.all_slots(idxmap))
+    }
+
+    /// The slots for `idxmap` of every address space of `vcpu` that may
+    /// hold something of `[first, first + pages)`.
+    fn slots_holding(
+        &self,
+        st: &State,
+        vcpu: VcpuId,
+        idxmap: IdxMap,
+        first: GuestPage,
+        pages: u64,
+    ) -> Vec<SlotId> {
+        let Some(v) = st.vcpus.get(&vcpu) else {
+            return Vec::new();
+        };
+        std::iter::once(&v.slots)
+            .chain(v.saved.values())
+            .flat_map(|set| idxmap.iter().filter_map(|i| set[i.index()]))
+            .filter(|&s| st.live(s).is_some_and(|l| l.map.may_hold(first, pages)))
+            .collect()
     }
 
     /// The slot mirroring `idx` for `vcpu`, assigning one if needed.

@@ -31,7 +31,7 @@
 //! fill; time is the coarse monotonic clock, in nanoseconds, passed in by
 //! the caller so that the policy can be tested with a fake clock.
 
-use std::collections::HashSet;
+use crate::hash::FastHashSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -186,7 +186,7 @@ pub struct Governor {
     backoff: u64,
     /// Pages (numbers) mirrored at least once: filling one of these again
     /// is churn; filling a new one is the investment the shadow is for.
-    touched: HashSet<u32>,
+    touched: FastHashSet<u32>,
 }
 
 impl Governor {
@@ -201,7 +201,7 @@ impl Governor {
             window_cost: 0,
             soft_until: t.promote_after,
             backoff: t.backoff_min,
-            touched: HashSet::new(),
+            touched: FastHashSet::default(),
         }
     }
 

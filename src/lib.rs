@@ -23,6 +23,7 @@
 //!   with the patch points that let a site stop faulting;
 //! - [`fault`]: the SIGSEGV handler that redirects faults to slow paths;
 //! - [`stats`]: counters for `info espt`;
+//! - [`hash`]: the hasher of the engine's maps, for integer keys;
 //! - [`host`]: host checks and limits;
 //! - [`abi`] and [`ffi`]: the C ABI of QEMU's contract header.
 
@@ -32,6 +33,7 @@ pub mod error;
 pub mod fault;
 pub mod ffi;
 pub mod governor;
+pub mod hash;
 pub mod host;
 pub mod ram;
 pub mod reclaim;

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use crate::ram::Backing;
-use crate::types::{GuestPage, HostPage, Prot, MAX_LARGE_PAGE, PAGE_SIZE};
+use crate::types::{GuestPage, HostPage, Prot, MAX_LARGE_PAGE, PAGE_SIZE, SLOT_SPAN};
 
 /// One mirrored guest page.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -44,12 +44,57 @@ impl Entry {
     }
 }
 
+/// Pages per region of [`Regions`]: 1 MiB, an ARM section.
+const REGION_PAGES: u64 = 256;
+
+/// Pages in a slot.
+const SLOT_PAGES: u64 = SLOT_SPAN / PAGE_SIZE;
+
+/// Which 1 MiB regions of a slot's 4 GiB have held a page or a large page
+/// since the slot was emptied.  32-bit Linux invalidates pages one at a
+/// time, every one in every address space of the vCPU, and almost all of
+/// them are mirrored in none: one bit per region answers that for a slot
+/// in a few nanoseconds, where the page maps cost a few hundred.  Bits are
+/// set with every page recorded and cleared only with the whole map, so
+/// a clear bit is never wrong.
+#[derive(Debug)]
+struct Regions(Box<[u64; Regions::WORDS]>);
+
+impl Regions {
+    const WORDS: usize = (SLOT_PAGES / REGION_PAGES / 64) as usize;
+
+    fn mark(&mut self, first: GuestPage, pages: u64) {
+        for r in Self::span(first, pages) {
+            self.0[r / 64] |= 1 << (r % 64);
+        }
+    }
+
+    fn any(&self, first: GuestPage, pages: u64) -> bool {
+        Self::span(first, pages).any(|r| self.0[r / 64] & (1 << (r % 64)) != 0)
+    }
+
+    /// The regions that `[first, first + pages)` overlaps (`pages` > 0).
+    fn span(first: GuestPage, pages: u64) -> std::ops::RangeInclusive<usize> {
+        let first = u64::from(first.number());
+        let last = (first + pages.max(1) - 1).min(SLOT_PAGES - 1);
+        (first / REGION_PAGES) as usize..=(last / REGION_PAGES) as usize
+    }
+}
+
+impl Default for Regions {
+    fn default() -> Regions {
+        Regions(Box::new([0; Regions::WORDS]))
+    }
+}
+
 /// Book-keeping of one slot.  It mirrors exactly the host mappings, so
 /// that invalidation never needs to ask the kernel what is mapped.
 #[derive(Default, Debug)]
 pub struct SlotMap {
     /// Every page that is not reserved space: mirrored or revoked.
     pages: BTreeMap<GuestPage, Entry>,
+    /// Where in the slot `pages` and `large` may have entries.
+    regions: Regions,
     /// Of those, the mirrored ones.
     live: usize,
     /// Large guest pages: first page -> number of 4 KiB pages.
@@ -163,6 +208,7 @@ impl SlotMap {
         self.continued += a.continued;
         self.touching += a.touching;
         self.live += usize::from(!e.revoked);
+        self.regions.mark(page, 1);
         self.pages.insert(page, e);
     }
 
@@ -238,7 +284,15 @@ impl SlotMap {
         self.pages.range((Bound::Included(first), upper))
     }
 
+    /// Whether the slot may hold something of `[first, first + pages)`, a
+    /// page (mirrored or revoked) or a large page: `false` is certain,
+    /// `true` says to look.
+    pub fn may_hold(&self, first: GuestPage, pages: u64) -> bool {
+        self.regions.any(first, pages)
+    }
+
     pub fn record_large(&mut self, first: GuestPage, pages: u64) {
+        self.regions.mark(first, pages);
         self.large.insert(first, pages);
     }
 
@@ -394,5 +448,31 @@ mod tests {
     fn runs_of_pages() {
         let r = consecutive_runs(&[page(1), page(2), page(3), page(7), page(9), page(10)]);
         assert_eq!(r, vec![(page(1), 3), (page(7), 1), (page(9), 2)]);
+    }
+
+    #[test]
+    fn may_hold_is_never_wrong_when_it_says_no() {
+        let mut s = SlotMap::default();
+        let last = page((SLOT_PAGES - 1) as u32);
+        assert!(!s.may_hold(page(0), SLOT_PAGES));
+        s.insert(page(300), mapping(1, Prot::ReadWrite));
+        // The 1 MiB region of page 300 is pages 256..512.
+        assert!(s.may_hold(page(256), 1) && s.may_hold(page(511), 1));
+        assert!(!s.may_hold(page(255), 1) && !s.may_hold(page(512), 1));
+        assert!(s.may_hold(page(0), 257) && !s.may_hold(page(0), 256));
+        // Revoked and then removed: may still say yes, never no too soon.
+        s.revoke(page(300));
+        assert!(s.may_hold(page(300), 1));
+        s.remove(page(300));
+        assert!(s.may_hold(page(300), 1));
+        // A large page: every page it covers, its last region included.
+        s.record_large(page(1024), 512);
+        assert!(s.may_hold(page(1535), 1) && !s.may_hold(page(1536), 1));
+        assert!(!s.may_hold(last, 1));
+        s.insert(last, mapping(2, Prot::ReadOnly));
+        assert!(s.may_hold(last, 1) && s.may_hold(last, 1000));
+        // Emptied as the engine empties a slot: a fresh map.
+        let s = SlotMap::default();
+        assert!(!s.may_hold(page(300), 1) && !s.may_hold(last, 1));
     }
 }
