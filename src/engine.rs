@@ -229,11 +229,18 @@ impl VcpuState {
 
     /// Slots for `idxmap` of the address spaces whose key `pick` accepts.
     fn slots_where(&self, idxmap: IdxMap, pick: impl Fn(ContextKey) -> bool) -> Vec<SlotId> {
+        self.iter_slots(idxmap, pick).collect()
+    }
+
+    fn iter_slots<'a>(
+        &'a self,
+        idxmap: IdxMap,
+        pick: impl Fn(ContextKey) -> bool + 'a,
+    ) -> impl Iterator<Item = SlotId> + 'a {
         std::iter::once((&self.context, &self.slots))
             .chain(self.saved.iter())
-            .filter(|(key, _)| pick(**key))
-            .flat_map(|(_, set)| idxmap.iter().filter_map(|i| set[i.index()]))
-            .collect()
+            .filter(move |(key, _)| pick(**key))
+            .flat_map(move |(_, set)| idxmap.iter().filter_map(|i| set[i.index()]))
     }
 
     /// Forgets `slot` (of `context`, `idx`); points the table entry at the
@@ -1158,14 +1165,11 @@ impl Inner {
         first: GuestPage,
         pages: u64,
     ) -> Vec<SlotId> {
-        let Some(v) = st.vcpus.get(&vcpu) else {
-            return Vec::new();
-        };
-        std::iter::once(&v.slots)
-            .chain(v.saved.values())
-            .flat_map(|set| idxmap.iter().filter_map(|i| set[i.index()]))
-            .filter(|&s| st.live(s).is_some_and(|l| l.map.may_hold(first, pages)))
-            .collect()
+        st.vcpus.get(&vcpu).map_or_else(Vec::new, |v| {
+            v.iter_slots(idxmap, |_| true)
+                .filter(|&s| st.live(s).is_some_and(|l| l.map.may_hold(first, pages)))
+                .collect()
+        })
     }
 
     /// The slot mirroring `idx` for `vcpu`, assigning one if needed.
