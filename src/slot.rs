@@ -93,8 +93,6 @@ impl Default for Regions {
 pub struct SlotMap {
     /// Every page that is not reserved space: mirrored or revoked.
     pages: BTreeMap<GuestPage, Entry>,
-    /// Where in the slot `pages` and `large` may have entries.
-    regions: Regions,
     /// Of those, the mirrored ones.
     live: usize,
     /// Large guest pages: first page -> number of 4 KiB pages.
@@ -104,6 +102,8 @@ pub struct SlotMap {
     /// Adjacent pages in two VMAs (protection or file offset differ): no
     /// reserved gap between them.
     touching: u64,
+    /// Where in the slot `pages` and `large` may have entries.
+    regions: Regions,
 }
 
 /// How one page relates to its two neighbours.
