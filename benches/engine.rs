@@ -249,30 +249,43 @@ fn bench_protect() {
     }
 }
 
+/// One vCPU with `spaces` address spaces (keys `key(k)`), each with one
+/// page mirrored for each mmu index of `idxs`.
+fn vcpu_with_spaces(
+    spaces: u64,
+    idxs: &[u32],
+    key: impl Fn(u64) -> ContextKey,
+) -> (Engine, GuestRam, TestVcpu) {
+    let e = Engine::new(Config::new(1)).unwrap();
+    let ram = GuestRam::new(spaces);
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    for k in 0..spaces {
+        e.switch_context(cpu.id, key(k));
+        for &i in idxs {
+            e.fill(cpu.id, idx(i), 0x1000, PAGE_SIZE, ram.page_addr(k), RW)
+                .unwrap();
+        }
+    }
+    (e, ram, cpu)
+}
+
+/// Median over 5 repetitions of the nanoseconds per call of `step(i)`.
+fn median_ns_each(n: u64, mut step: impl FnMut(u64)) -> f64 {
+    median((0..5).map(|_| us_each(n, &mut step) * 1000.0).collect())
+}
+
 /// A guest that switches address spaces on every system call (the DACR
 /// of a short-descriptor kernel) or on every context switch, among
 /// `spaces` address spaces that each have something mirrored.
 fn bench_switch() {
     for spaces in [2u64, 64] {
-        let e = Engine::new(Config::new(1)).unwrap();
-        let ram = GuestRam::new(spaces);
-        ram.register(&e);
-        let cpu = TestVcpu::new(&e, 0);
-        for k in 0..spaces {
-            e.switch_context(cpu.id, ContextKey(k << 32 | 0x55));
-            e.fill(cpu.id, idx(0), 0x1000, PAGE_SIZE, ram.page_addr(k), RW)
-                .unwrap();
-        }
-        let t: Vec<f64> = (0..5)
-            .map(|_| {
-                us_each(200_000, |i| {
-                    e.switch_context(cpu.id, ContextKey((i % spaces) << 32 | 0x55))
-                }) * 1000.0
-            })
-            .collect();
+        let key = |k: u64| ContextKey(k << 32 | 0x55);
+        let (e, _ram, cpu) = vcpu_with_spaces(spaces, &[0], key);
+        let ns = median_ns_each(200_000, |i| e.switch_context(cpu.id, key(i % spaces)));
         row(
             &format!("switch among {spaces} address spaces, per switch"),
-            median(t),
+            ns,
             "ns",
         );
     }
@@ -283,27 +296,13 @@ fn bench_switch() {
 /// common case of a page flush.
 fn bench_flush_page_miss() {
     for spaces in [1u64, 32] {
-        let e = Engine::new(Config::new(1)).unwrap();
-        let ram = GuestRam::new(spaces);
-        ram.register(&e);
-        let cpu = TestVcpu::new(&e, 0);
-        for k in 0..spaces {
-            e.switch_context(cpu.id, ContextKey(k));
-            for i in [0u32, 1] {
-                e.fill(cpu.id, idx(i), 0x1000, PAGE_SIZE, ram.page_addr(k), RW)
-                    .unwrap();
-            }
-        }
-        let t: Vec<f64> = (0..5)
-            .map(|_| {
-                us_each(200_000, |i| {
-                    e.flush_page(cpu.id, IdxMap::ALL, 0x100_0000 + (i % 4096) * PAGE_SIZE);
-                }) * 1000.0
-            })
-            .collect();
+        let (e, _ram, cpu) = vcpu_with_spaces(spaces, &[0, 1], ContextKey);
+        let ns = median_ns_each(200_000, |i| {
+            e.flush_page(cpu.id, IdxMap::ALL, 0x100_0000 + (i % 4096) * PAGE_SIZE);
+        });
         row(
             &format!("flush a page mirrored in none of {spaces} address spaces"),
-            median(t),
+            ns,
             "ns",
         );
     }
