@@ -88,28 +88,33 @@ static void blk_user(uint32_t k, uint32_t u, uint32_t w)
         : "r4", "r5", "r6", "r7", "r8", "memory");
 }
 
-static uint32_t val(unsigned round, uint32_t pa)
+/* the frame that V_U maps in round r */
+static uint32_t frame_u(unsigned r)
 {
-    return pattern(round * 7 + 3, pa);
+    return P_U0 + (r % NFRAMES) * PAGE;
 }
 
-static void seed(unsigned round, uint32_t pa)
+static uint32_t seed_of(unsigned r)
 {
-    for (uint32_t o = 0; o < 32; o += 4) {
-        st32(pa + o, val(round, pa + o));
-    }
+    return r * 7 + 3;
 }
 
-static void seed_all(unsigned round)
+static uint32_t val(unsigned r, uint32_t pa)
 {
-    seed(round, P_K);
-    seed(round, P_R);
-    seed(round, P_U0 + (round % NFRAMES) * PAGE);
+    return pattern(seed_of(r), pa);
+}
+
+/* the words the blocks read, fresh for round r */
+static void seed_all(unsigned r)
+{
+    fill_words(P_K, 32, seed_of(r));
+    fill_words(P_R, 32, seed_of(r));
+    fill_words(frame_u(r), 32, seed_of(r));
 }
 
 static void move_u(unsigned round)
 {
-    sd_page(l2, V_U, P_U0 + (round % NFRAMES) * PAGE, AP_RW, 0);
+    sd_page(l2, V_U, frame_u(round), AP_RW, 0);
     dsb();
     tlbimva(V_U);
     dsb();
@@ -118,7 +123,7 @@ static void move_u(unsigned round)
 
 static void round_priv(unsigned r)
 {
-    uint32_t pu = P_U0 + (r % NFRAMES) * PAGE;
+    uint32_t pu = frame_u(r);
 
     fault_arm();
     blk_priv(V_K, V_U, V_U);
@@ -149,7 +154,7 @@ static void round_priv(unsigned r)
 
 static void round_user(unsigned r)
 {
-    uint32_t pu = P_U0 + (r % NFRAMES) * PAGE;
+    uint32_t pu = frame_u(r);
 
     fault_arm();
     blk_user(V_K, V_U, V_U + 16);
