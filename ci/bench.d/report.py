@@ -185,8 +185,8 @@ def markdown(ws, gm_wall, gm_guest, gm_paired, meta):
     lowest = min((w for w in ws if "wall" in w), key=lambda w: w["wall"]["ratio"], default=None)
     lines.append("")
     lines.append(
-        f"{meta.get('pairs', '?')} pair(s) of runs per workload, `{meta.get('size', 'full')}` "
-        f"inputs, medians of host wall time (QEMU start to exit) and of the guest's own "
+        f"{meta.get('pairs', '?')} pair(s) of runs per workload (espt=off first in odd pairs, "
+        f"espt=on first in even ones), `{meta.get('size', 'full')}` inputs, medians of host wall time (QEMU start to exit) and of the guest's own "
         f"clock for the measured part of Linux workloads. Ratio > 1: ESPT is faster. "
         f"Spread: min-max of the per-pair ratios; paired: their median. "
         f"Target: geomean >= {TARGET} on the suite, "
