@@ -186,8 +186,9 @@ def markdown(ws, gm_wall, gm_guest, gm_paired, meta):
     lines.append("")
     lines.append(
         f"{meta.get('pairs', '?')} pair(s) of runs per workload (espt=off first in odd pairs, "
-        f"espt=on first in even ones), `{meta.get('size', 'full')}` inputs, medians of host wall time (QEMU start to exit) and of the guest's own "
-        f"clock for the measured part of Linux workloads. Ratio > 1: ESPT is faster. "
+        f"espt=on first in even ones), `{meta.get('size', 'full')}` inputs, medians of host "
+        f"wall time (QEMU start to exit) and of the guest's own clock for the measured part "
+        f"of Linux workloads. Ratio > 1: ESPT is faster. "
         f"Spread: min-max of the per-pair ratios; paired: their median. "
         f"Target: geomean >= {TARGET} on the suite, "
         f"no workload below {FLOOR}"
