@@ -45,6 +45,7 @@ same_signature!(
     espt_any_mirrored,
     espt_switch_context,
     espt_tick,
+    espt_translated,
     espt_flush_all,
     espt_flush_mmuidx,
     espt_flush_context,

@@ -683,6 +683,19 @@ impl Engine {
         }
     }
 
+    /// `vcpu` translated a block of guest code in its current address
+    /// space ([`Governor::translated`]).
+    pub fn translated(&self, vcpu: VcpuId) {
+        let mut st = self.lock();
+        let now = self.inner.now();
+        let t = &self.inner.tuning;
+        if let Some(v) = st.vcpus.get_mut(&vcpu) {
+            if v.mode == Mode::Soft {
+                v.governor(t, now).translated(t, now);
+            }
+        }
+    }
+
     /// Mirrors `pages` consecutive guest pages from `va` onto consecutive
     /// guest RAM from `host`, with one protection, in one host mapping:
     /// the rest of a large guest page (a 2 MiB block of the kernel's linear
@@ -817,7 +830,15 @@ impl Engine {
         let now = self.inner.now();
         if let Some(v) = st.vcpus.get_mut(&vcpu) {
             for g in v.governors.values_mut() {
-                g.all_flushed(&self.inner.tuning, now);
+                if g.all_flushed(&self.inner.tuning, now) {
+                    bump(&self.inner.counters.shadow_off);
+                }
+            }
+            // The others find their mode when they are next switched to.
+            let mode = v.governor(&self.inner.tuning, now).mode();
+            if mode != v.mode {
+                v.mode = mode;
+                v.publish(&self.inner.region);
             }
         }
         self.inner.charge(&mut st, vcpu, Work::Flush);
@@ -1035,7 +1056,10 @@ impl Inner {
             return Ok(true);
         }
         let now = self.now();
-        match v.governor(&self.tuning, now).on_fill_request(now) {
+        match v
+            .governor(&self.tuning, now)
+            .on_fill_request(&self.tuning, now)
+        {
             Verdict::Skip => Ok(false),
             Verdict::Fill => Ok(true),
             Verdict::Promoted => {

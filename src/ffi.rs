@@ -288,6 +288,15 @@ pub unsafe extern "C" fn espt_tick(vcpu: *mut EsptVcpu) {
 /// # Safety
 /// `vcpu` must come from `espt_vcpu_create`.
 #[no_mangle]
+pub unsafe extern "C" fn espt_translated(vcpu: *mut EsptVcpu) {
+    if let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) {
+        e.translated(id);
+    }
+}
+
+/// # Safety
+/// `vcpu` must come from `espt_vcpu_create`.
+#[no_mangle]
 pub unsafe extern "C" fn espt_flush_all(vcpu: *mut EsptVcpu) {
     if let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) {
         e.flush_all(id);

@@ -13,7 +13,11 @@
 //! made without the shadow, plain TCG's) and is shadowed once it has run
 //! [`Tuning::promote_after`] on its vCPU, counted from the last time the
 //! vCPU's translations were all invalidated (a mirror made just before
-//! the next TLBIALL is wasted: see [`Governor::all_flushed`]).  While
+//! the next TLBIALL is wasted: see [`Governor::all_flushed`]) and from
+//! the last time it translated much ([`Governor::translated`]: code that
+//! is still being translated is run-once code, and shadowing it means
+//! translating it again).  A shadow whose mirror a TLBIALL throws away
+//! sooner than that goes back to the soft TLB.  While
 //! shadowed, its churn is charged to it: each mapping call on the slots
 //! ([`Tuning::call_cost`]) and each fault that led to a refill
 //! ([`Tuning::fault_cost`]); the first
@@ -66,6 +70,10 @@ pub struct Tuning {
     pub fault_cost: u64,
     /// Charged for each mapping call (mmap, mprotect) on the slots.
     pub call_cost: u64,
+    /// Most blocks of guest code an address space may translate in a
+    /// stretch of [`Tuning::promote_after`] on the soft TLB and still be
+    /// shadowed at its end.
+    pub quiet_blocks: u64,
 }
 
 const MS: u64 = 1_000_000;
@@ -93,6 +101,7 @@ impl Default for Tuning {
             forget_after: 500 * MS,
             fault_cost: 5 * US,
             call_cost: 10 * US,
+            quiet_blocks: 100,
         }
     }
 }
@@ -107,7 +116,7 @@ impl fmt::Display for TuningError {
             f,
             "invalid ESPT_GOVERNOR {:?}: expected \"off\", \"on\" or comma-separated \
              key=value with keys promote_ms, window_ms, share_pct, backoff_ms, \
-             backoff_max_ms, forget_ms, fault_us, call_us",
+             backoff_max_ms, forget_ms, fault_us, call_us, quiet_blocks",
             self.0
         )
     }
@@ -142,6 +151,7 @@ impl FromStr for Tuning {
                 "forget_ms" => t.forget_after = v * MS,
                 "fault_us" => t.fault_cost = v * US,
                 "call_us" => t.call_cost = v * US,
+                "quiet_blocks" => t.quiet_blocks = v,
                 _ => return Err(err()),
             }
         }
@@ -183,6 +193,13 @@ pub struct Governor {
     window_cost: u64,
     /// Run time before which it stays on the soft TLB.
     soft_until: u64,
+    /// Blocks translated since the current quiet stretch began (on the
+    /// soft TLB), and the run time at which it began.
+    stretch_blocks: u64,
+    stretch_start: u64,
+    /// Run time at which it was last shadowed or its vCPU's mirrors were
+    /// all invalidated.
+    mirror_since: u64,
     backoff: u64,
     /// Pages (numbers) mirrored at least once: filling one of these again
     /// is churn; filling a new one is the investment the shadow is for.
@@ -200,6 +217,9 @@ impl Governor {
             window_start: 0,
             window_cost: 0,
             soft_until: t.promote_after,
+            stretch_blocks: 0,
+            stretch_start: 0,
+            mirror_since: 0,
             backoff: t.backoff_min,
             touched: FastHashSet::default(),
         }
@@ -227,7 +247,7 @@ impl Governor {
             // starts over.
         }
         self.since = Some(now);
-        self.promote_if_due(now);
+        self.promote_if_due(t, now);
         self.mode
     }
 
@@ -239,26 +259,77 @@ impl Governor {
     }
 
     /// Everything its vCPU mirrored was invalidated (TLBIALL, or whole
-    /// mmu indexes).  While it is on the soft TLB, its wait starts over: a
-    /// mirror pays only if it lives long enough, and on a vCPU whose guest
-    /// invalidates everything every few milliseconds it never does.  32-bit
-    /// Linux built with the workaround of ARM erratum 720789 (Debian's
-    /// armmp kernels) flushes with TLBIALLIS rather than TLBIASIDIS, on
-    /// every fork, exec and exit; a process shadowed in such a phase pays
-    /// its faults and refills, and the translation of its code for the
-    /// shadow, for a mirror that the next fork anywhere throws away.
-    pub fn all_flushed(&mut self, t: &Tuning, now: u64) {
-        if self.mode == Mode::Soft {
-            self.soft_until = self
-                .soft_until
-                .max(self.run_time(now).saturating_add(t.promote_after));
+    /// mmu indexes).  A mirror pays only if it lives long enough, and on a
+    /// vCPU whose guest invalidates everything every few milliseconds it
+    /// never does.  32-bit Linux built with the workaround of ARM erratum
+    /// 720789 (Debian's armmp kernels) flushes with TLBIALLIS rather than
+    /// TLBIASIDIS, on every fork, exec and exit; a process shadowed in such
+    /// a phase pays its faults and refills, and the translation of its
+    /// code for the shadow, for a mirror that the next fork anywhere
+    /// throws away.  So on the soft TLB its wait starts over, and a shadow
+    /// whose mirror lived less than [`Tuning::promote_after`] of its run
+    /// time (since it was shadowed or last flushed) goes back to the soft
+    /// TLB, which a guest's fork-heavy phase (a shell running a script)
+    /// would otherwise make refill until its charges reached the
+    /// [`Tuning::max_share`] of a window.  True when it goes back.
+    pub fn all_flushed(&mut self, t: &Tuning, now: u64) -> bool {
+        if !t.enabled {
+            return false;
+        }
+        let rt = self.run_time(now);
+        let lived = rt.saturating_sub(self.mirror_since);
+        self.mirror_since = rt;
+        match self.mode {
+            Mode::Soft => {
+                self.soft_until = self.soft_until.max(rt.saturating_add(t.promote_after));
+                false
+            }
+            Mode::Shadow if lived < t.promote_after => {
+                self.mode = Mode::Soft;
+                self.soft_until = rt.saturating_add(t.promote_after);
+                self.stretch_start = rt;
+                self.stretch_blocks = 0;
+                true
+            }
+            Mode::Shadow => false,
         }
     }
 
-    fn promote_if_due(&mut self, now: u64) -> bool {
+    /// A block of guest code was translated while it was current.
+    ///
+    /// Code that is being translated has not run yet, or not since it
+    /// was last invalidated: a process starting (the dynamic linker, a
+    /// shell's child), a kernel booting.  Such a phase gains little from
+    /// the shadow, whose fills pay only for pages used again and again,
+    /// and loses much when it is shadowed halfway: every block it has
+    /// already translated for the soft TLB is translated again for the
+    /// shadow the next time it runs (in a quick Linux boot, a third more
+    /// blocks than plain TCG translates).  So an address space is
+    /// shadowed only at the end of a stretch of [`Tuning::promote_after`]
+    /// run time in which it translated at most [`Tuning::quiet_blocks`]
+    /// blocks; a busier stretch starts a new one.  100 blocks are a few
+    /// percent of a 20 ms stretch (plain TCG translates a block in about
+    /// 7 us here: 72k blocks, 0.5 s of a Linux boot's samples).
+    pub fn translated(&mut self, t: &Tuning, now: u64) {
+        if !t.enabled || self.mode != Mode::Soft {
+            return;
+        }
+        self.stretch_blocks += 1;
+        if self.stretch_blocks > t.quiet_blocks {
+            let rt = self.run_time(now);
+            self.stretch_start = rt;
+            self.stretch_blocks = 0;
+        }
+    }
+
+    fn promote_if_due(&mut self, t: &Tuning, now: u64) -> bool {
         let rt = self.run_time(now);
-        if self.mode == Mode::Soft && rt >= self.soft_until {
+        if self.mode == Mode::Soft
+            && rt >= self.soft_until
+            && rt.saturating_sub(self.stretch_start) >= t.promote_after
+        {
             self.mode = Mode::Shadow;
+            self.mirror_since = rt;
             self.window_start = rt;
             self.window_cost = 0;
             return true;
@@ -267,11 +338,11 @@ impl Governor {
     }
 
     /// A fill was asked for.
-    pub fn on_fill_request(&mut self, now: u64) -> Verdict {
+    pub fn on_fill_request(&mut self, t: &Tuning, now: u64) -> Verdict {
         match self.mode {
             Mode::Shadow => Verdict::Fill,
             Mode::Soft => {
-                if self.promote_if_due(now) {
+                if self.promote_if_due(t, now) {
                     Verdict::Promoted
                 } else {
                     Verdict::Skip
@@ -317,20 +388,20 @@ mod tests {
     fn starts_soft_and_is_shadowed_after_running_long_enough() {
         let t = t();
         let mut g = Governor::new(&t, 0);
-        assert_eq!(g.on_fill_request(5 * MS), Verdict::Skip);
+        assert_eq!(g.on_fill_request(&t, 5 * MS), Verdict::Skip);
         // Time away does not count.
         g.leave(10 * MS);
         assert_eq!(g.enter(&t, 100 * MS), Mode::Soft);
-        assert_eq!(g.on_fill_request(105 * MS), Verdict::Skip);
-        assert_eq!(g.on_fill_request(111 * MS), Verdict::Promoted);
-        assert_eq!(g.on_fill_request(112 * MS), Verdict::Fill);
+        assert_eq!(g.on_fill_request(&t, 105 * MS), Verdict::Skip);
+        assert_eq!(g.on_fill_request(&t, 111 * MS), Verdict::Promoted);
+        assert_eq!(g.on_fill_request(&t, 112 * MS), Verdict::Fill);
     }
 
     #[test]
     fn disabled_means_always_shadowed() {
         let t: Tuning = "off".parse().unwrap();
         let mut g = Governor::new(&t, 0);
-        assert_eq!(g.on_fill_request(0), Verdict::Fill);
+        assert_eq!(g.on_fill_request(&t, 0), Verdict::Fill);
         assert!(!g.charge(&t, 1, 10_000 * MS));
         assert_eq!(g.mode(), Mode::Shadow);
     }
@@ -339,7 +410,7 @@ mod tests {
     fn churn_sends_it_back_with_a_growing_backoff() {
         let t = t();
         let mut g = Governor::new(&t, 0);
-        assert_eq!(g.on_fill_request(20 * MS), Verdict::Promoted);
+        assert_eq!(g.on_fill_request(&t, 20 * MS), Verdict::Promoted);
         // 20 ms of fills within the first 10 ms of a window: over 20 %.
         let mut now = 20 * MS;
         let mut demoted = false;
@@ -352,22 +423,22 @@ mod tests {
         }
         assert!(demoted);
         assert_eq!(g.mode(), Mode::Soft);
-        assert_eq!(g.on_fill_request(now + 50 * MS), Verdict::Skip);
-        assert_eq!(g.on_fill_request(now + 101 * MS), Verdict::Promoted);
+        assert_eq!(g.on_fill_request(&t, now + 50 * MS), Verdict::Skip);
+        assert_eq!(g.on_fill_request(&t, now + 101 * MS), Verdict::Promoted);
         // The next relapse waits twice as long.
         now += 101 * MS;
         while !g.charge(&t, now, 20 * US) {
             now += US;
         }
-        assert_eq!(g.on_fill_request(now + 150 * MS), Verdict::Skip);
-        assert_eq!(g.on_fill_request(now + 201 * MS), Verdict::Promoted);
+        assert_eq!(g.on_fill_request(&t, now + 150 * MS), Verdict::Skip);
+        assert_eq!(g.on_fill_request(&t, now + 201 * MS), Verdict::Promoted);
     }
 
     #[test]
     fn a_trickle_of_fills_never_demotes() {
         let t = t();
         let mut g = Governor::new(&t, 0);
-        g.on_fill_request(20 * MS);
+        g.on_fill_request(&t, 20 * MS);
         // One 8 us fill per millisecond for ten seconds: under 1 %.
         for ms in 21..10_000 {
             assert!(!g.charge(&t, ms * MS, 8 * US));
@@ -380,26 +451,70 @@ mod tests {
         let t = t();
         let mut g = Governor::new(&t, 0);
         g.all_flushed(&t, 15 * MS);
-        assert_eq!(g.on_fill_request(25 * MS), Verdict::Skip);
-        assert_eq!(g.on_fill_request(34 * MS), Verdict::Skip);
-        assert_eq!(g.on_fill_request(35 * MS), Verdict::Promoted);
-        // Once shadowed, flushes are not held against it: refills are.
-        g.all_flushed(&t, 36 * MS);
+        assert_eq!(g.on_fill_request(&t, 25 * MS), Verdict::Skip);
+        assert_eq!(g.on_fill_request(&t, 34 * MS), Verdict::Skip);
+        assert_eq!(g.on_fill_request(&t, 35 * MS), Verdict::Promoted);
+        // Once shadowed, a mirror that lives its promotion delay keeps
+        // it shadowed.
+        assert!(!g.all_flushed(&t, 55 * MS));
         assert_eq!(g.mode(), Mode::Shadow);
         // Away from the vCPU, its run time stands still.
         let mut h = Governor::new(&t, 0);
         h.leave(10 * MS);
         h.all_flushed(&t, 50 * MS);
         assert_eq!(h.enter(&t, 60 * MS), Mode::Soft);
-        assert_eq!(h.on_fill_request(79 * MS), Verdict::Skip);
-        assert_eq!(h.on_fill_request(80 * MS), Verdict::Promoted);
+        assert_eq!(h.on_fill_request(&t, 79 * MS), Verdict::Skip);
+        assert_eq!(h.on_fill_request(&t, 80 * MS), Verdict::Promoted);
+    }
+
+    #[test]
+    fn a_mirror_flushed_young_goes_back_to_the_soft_tlb() {
+        let t = t();
+        let mut g = Governor::new(&t, 0);
+        assert_eq!(g.on_fill_request(&t, 20 * MS), Verdict::Promoted);
+        // Flushed 5 ms after it was shadowed: back to the soft TLB, whose
+        // wait starts over from the flush.
+        assert!(g.all_flushed(&t, 25 * MS));
+        assert_eq!(g.mode(), Mode::Soft);
+        assert_eq!(g.on_fill_request(&t, 44 * MS), Verdict::Skip);
+        assert_eq!(g.on_fill_request(&t, 45 * MS), Verdict::Promoted);
+        // Its run time counts, not the wall time it spent away.
+        g.leave(50 * MS);
+        assert_eq!(g.enter(&t, 200 * MS), Mode::Shadow);
+        assert!(g.all_flushed(&t, 210 * MS));
+        // Off, the policy never sends it back.
+        let off = Tuning::always_shadow();
+        let mut h = Governor::new(&off, 0);
+        assert!(!h.all_flushed(&off, 1));
+        assert_eq!(h.mode(), Mode::Shadow);
+    }
+
+    #[test]
+    fn translating_much_holds_off_the_shadow() {
+        let t = t();
+        let mut g = Governor::new(&t, 0);
+        // A busy stretch: more than quiet_blocks translations by 10 ms.
+        for i in 0..=t.quiet_blocks {
+            g.translated(&t, 10 * MS * i / t.quiet_blocks);
+        }
+        assert_eq!(g.on_fill_request(&t, 29 * MS), Verdict::Skip);
+        // A quiet one: the last stretch began at 10 ms.
+        for _ in 0..t.quiet_blocks {
+            g.translated(&t, 20 * MS);
+        }
+        assert_eq!(g.on_fill_request(&t, 30 * MS), Verdict::Promoted);
+        // Once shadowed, translations do not count.
+        for _ in 0..=t.quiet_blocks {
+            g.translated(&t, 31 * MS);
+        }
+        assert_eq!(g.mode(), Mode::Shadow);
     }
 
     #[test]
     fn a_long_absence_starts_over() {
         let t = t();
         let mut g = Governor::new(&t, 0);
-        g.on_fill_request(30 * MS);
+        g.on_fill_request(&t, 30 * MS);
         assert_eq!(g.mode(), Mode::Shadow);
         g.leave(40 * MS);
         assert_eq!(g.enter(&t, 45 * MS), Mode::Shadow);
@@ -414,6 +529,7 @@ mod tests {
         assert_eq!(t.max_share, 10);
         assert!(t.enabled);
         assert!("share_pct=101".parse::<Tuning>().is_err());
+        assert_eq!("quiet_blocks=7".parse::<Tuning>().unwrap().quiet_blocks, 7);
         assert!("fast".parse::<Tuning>().is_err());
         assert!("window_ms=0".parse::<Tuning>().is_err());
         let e = "x=1".parse::<Tuning>().unwrap_err().to_string();
