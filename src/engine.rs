@@ -690,9 +690,7 @@ impl Engine {
         let now = self.inner.now();
         let t = &self.inner.tuning;
         if let Some(v) = st.vcpus.get_mut(&vcpu) {
-            if v.mode == Mode::Soft {
-                v.governor(t, now).translated(t, now);
-            }
+            v.governor(t, now).translated(t, now);
         }
     }
 
