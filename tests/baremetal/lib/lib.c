@@ -356,14 +356,20 @@ void exc_handler(uint32_t kind, struct frame *f)
     } else {
         far = f->pc;
     }
-    if (flt.armed && (kind == EXC_DABT || kind == EXC_UND)) {
+    if (flt.armed && (kind == EXC_DABT || kind == EXC_UND || kind == EXC_PABT)) {
         flt.count++;
         flt.kind = kind;
         flt.fsr = fsr;
         flt.far = far;
         flt.pc = f->pc;
         flt.mode = spsr & 0x1f;
-        f->pc += 4; /* skip the faulting (ARM) instruction */
+        if (kind == EXC_PABT) {
+            /* the interrupted mode's lr still holds the caller's return */
+            f->r[0] = FAULT_RET;
+            f->pc = (uint32_t)return_to_caller;
+        } else {
+            f->pc += 4; /* skip the faulting (ARM) instruction */
+        }
         return;
     }
     pr("FAIL unexpected %s: fsr=0x%08x far=0x%08x pc=0x%08x mode=%s\n",

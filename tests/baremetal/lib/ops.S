@@ -56,6 +56,11 @@ fpu_enable:
     vmsr fpexc, r0
     bx lr
 
+/* Where a prefetch abort of a called function resumes (see fault_arm). */
+    .global return_to_caller
+return_to_caller:
+    bx lr
+
 /* uint64_t vldr64(const void *p) */
     .global vldr64
 vldr64:
