@@ -38,17 +38,6 @@ static const uint32_t dacr_of[3] = {
 };
 #define FS_DOMAIN_PAGE 0x0b
 
-/* ARM encodings */
-#define BX_LR 0xe12fff1eu
-static uint32_t movw(uint32_t rd, uint32_t imm)
-{
-    return 0xe3000000u | ((imm >> 12) & 0xf) << 16 | rd << 12 | (imm & 0xfff);
-}
-static uint32_t movt(uint32_t rd, uint32_t imm)
-{
-    return 0xe3400000u | ((imm >> 12) & 0xf) << 16 | rd << 12 | (imm & 0xfff);
-}
-
 static uint32_t value_of[NPAGES]; /* what the code of each page returns */
 static uint32_t page_of[NSPACES]; /* which page X maps to in each space */
 static int cur = -1;

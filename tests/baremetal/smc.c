@@ -22,18 +22,8 @@ static uint32_t l1[4096] __attribute__((aligned(16384)));
 #define ADD_R0_R0_R1  0xe0800001u
 #define SUB_R0_R0_R1  0xe0400001u
 #define EOR_R0_R0_R1  0xe0200001u
-#define BX_LR         0xe12fff1eu
 #define NOP           0xe320f000u
 #define LDR_R0_PC_4   0xe59f0004u /* ldr r0, [pc, #4] */
-
-static uint32_t movw(uint32_t rd, uint32_t imm)
-{
-    return 0xe3000000u | ((imm >> 12) & 0xf) << 16 | rd << 12 | (imm & 0xfff);
-}
-static uint32_t movt(uint32_t rd, uint32_t imm)
-{
-    return 0xe3400000u | ((imm >> 12) & 0xf) << 16 | rd << 12 | (imm & 0xfff);
-}
 
 typedef uint32_t (*fn1)(uint32_t);
 typedef uint32_t (*fn3)(uint32_t, uint32_t, uint32_t);

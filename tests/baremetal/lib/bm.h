@@ -83,6 +83,17 @@ uint32_t fsr_status(uint32_t fsr);
 /* Run fn(arg) in USR mode (IRQs masked) and return its result. */
 uint32_t run_user(uint32_t (*fn)(uint32_t), uint32_t arg);
 
+/* ---- ARM encodings, for tests that generate code ---- */
+#define BX_LR 0xe12fff1eu
+static inline uint32_t movw(uint32_t rd, uint32_t imm) /* rd = imm16 */
+{
+    return 0xe3000000u | ((imm >> 12) & 0xf) << 16 | rd << 12 | (imm & 0xfff);
+}
+static inline uint32_t movt(uint32_t rd, uint32_t imm) /* rd[31:16] = imm16 */
+{
+    return 0xe3400000u | ((imm >> 12) & 0xf) << 16 | rd << 12 | (imm & 0xfff);
+}
+
 /* ---- helpers in ops.S ---- */
 void ldm8(const void *src, uint32_t out[8]);  /* one LDMIA of 8 registers */
 void stm8(void *dst, const uint32_t in[8]);   /* one STMIA of 8 registers */
