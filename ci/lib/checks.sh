@@ -115,3 +115,122 @@ run_snapshot_check() {
             wait "$pid"
         ' _ "$QEMU" "$LINUX_GUEST_DIR" "$dir" "$GUEST_ROOT/ci/lib/hmp.py"
 }
+
+# check_result NAME WHY: counts a check run outside expect(); an empty WHY
+# is a pass.
+check_result() {
+    local name=$1 why=$2
+    if [ -z "$why" ]; then
+        GUEST_PASSED=$((GUEST_PASSED + 1))
+        echo "ok   $name"
+    else
+        GUEST_FAILED=$((GUEST_FAILED + 1))
+        GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES $name"
+        echo "FAIL $name:$why"
+    fi
+}
+
+# wait_for_line FILE REGEX SECONDS PID: true once FILE has a line matching
+# REGEX, false when SECONDS pass or process PID ends first.
+wait_for_line() {
+    local file=$1 re=$2 i
+    for ((i = 0; i < $3 * 10; i++)); do
+        grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+        kill -0 "$4" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# same_as_reference OUTPUT: why OUTPUT (a Linux workload's console)
+# is not the espt=off output of guest/linux/workload, or nothing.  Without
+# that log (GUEST_FILTER left the test out) the workload's own checks and
+# its PASS line decide.
+same_as_reference() {
+    local ref=$GUEST_OUT/linux_workload.off.log
+    if [ -s "$ref" ]; then
+        cmp -s "$ref" "$1" || echo " output differs from espt=off (diff $ref $1);"
+    else
+        grep -q '^PASS linux-workload' "$1" || echo " no PASS line in $1;"
+    fi
+    ! grep -q '^FAIL' "$1" || echo " a FAIL line was printed;"
+}
+
+# Live migration with ESPT on, in the middle of the Linux workload: RAM is
+# sent while the guest keeps storing through the shadow, so migration's
+# dirty logging must see those stores (each shadow of a page whose dirty
+# bit is cleared becomes read-only).  A second QEMU, ESPT on too, loads the
+# stream and runs the workload to its end; the console output of the two
+# together must be the espt=off output.
+run_migration_check() {
+    local name=monitor/migrate-with-espt dir=$GUEST_OUT/migrate why="" pid hmp_py
+    if [ -n "${GUEST_FILTER:-}" ] && ! [[ $name =~ $GUEST_FILTER ]]; then
+        return 0
+    fi
+    hmp_py=$GUEST_ROOT/ci/lib/hmp.py
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    local args=(-M virt -cpu cortex-a15 -m 1G -nic none -display none -no-reboot
+        -kernel "$LINUX_GUEST_DIR/zImage" -initrd "$LINUX_GUEST_DIR/initrd.cpio.gz"
+        -append "$LINUX_GUEST_APPEND" -accel tcg,espt=on)
+    timeout --kill-after=10 900 "$QEMU" "${args[@]}" -serial "file:$dir/source.log" \
+        -monitor "unix:$dir/mon.sock,server=on,wait=off" </dev/null >"$dir/source.err" 2>&1 &
+    pid=$!
+    # Past the data set-up, in the compression tests: the shadow is busy.
+    if wait_for_line "$dir/source.log" '^--- compression' 300 "$pid"; then
+        # A limited bandwidth keeps the guest running for a few rounds of
+        # dirty-page copying.
+        python3 "$hmp_py" "$dir/mon.sock" run "migrate_set_parameter max-bandwidth 100M" \
+            "migrate exec:cat>$dir/stream" "info migrate" "info espt" >"$dir/monitor.log" 2>&1
+        grep -Eiq 'status: *completed' "$dir/monitor.log" ||
+            why="$why the migration did not complete ($dir/monitor.log);"
+        python3 "$hmp_py" "$dir/mon.sock" run quit >/dev/null 2>&1
+    else
+        why="$why the workload did not start ($dir/source.log);"
+    fi
+    wait "$pid"
+    grep -q '^PASS' "$dir/source.log" && why="$why the workload ended before the migration;"
+    if [ -z "$why" ]; then
+        timeout --kill-after=10 900 "$QEMU" "${args[@]}" -serial "file:$dir/destination.log" \
+            -incoming "exec:cat $dir/stream" </dev/null >"$dir/destination.err" 2>&1 ||
+            why="$why the destination exited $? ($dir/destination.err);"
+        cat "$dir/source.log" "$dir/destination.log" >"$dir/console.log"
+        why="$why$(same_as_reference "$dir/console.log")"
+    fi
+    rm -f "$dir/stream"
+    check_result "$name" "$why"
+}
+
+# A system reset with ESPT on, in the middle of the Linux workload: the
+# reset reloads kernel and initrd into RAM that the shadow mirrors and
+# starts the CPU with its MMU off.  The guest boots again and runs the
+# workload to its end; its second run must print the espt=off output.
+# No -no-reboot here: with it, a reset from the monitor stops QEMU.
+run_reset_check() {
+    local name=monitor/reset-with-espt dir=$GUEST_OUT/reset why="" pid
+    if [ -n "${GUEST_FILTER:-}" ] && ! [[ $name =~ $GUEST_FILTER ]]; then
+        return 0
+    fi
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    timeout --kill-after=10 900 "$QEMU" -M virt -cpu cortex-a15 -m 1G -nic none -display none \
+        -kernel "$LINUX_GUEST_DIR/zImage" -initrd "$LINUX_GUEST_DIR/initrd.cpio.gz" \
+        -append "$LINUX_GUEST_APPEND" -accel tcg,espt=on -serial "file:$dir/console.log" \
+        -monitor "unix:$dir/mon.sock,server=on,wait=off" </dev/null >"$dir/qemu.err" 2>&1 &
+    pid=$!
+    if wait_for_line "$dir/console.log" '^--- text processing' 300 "$pid"; then
+        python3 "$GUEST_ROOT/ci/lib/hmp.py" "$dir/mon.sock" run "info espt" "system_reset" \
+            >"$dir/monitor.log" 2>&1 || why="$why the monitor failed ($dir/monitor.log);"
+    else
+        why="$why the workload did not reach its text tests ($dir/console.log);"
+    fi
+    wait "$pid" || why="$why QEMU exited $? ($dir/qemu.err);"
+    [ "$(grep -c '^Linux guest up' "$dir/console.log")" = 2 ] ||
+        why="$why the guest did not boot exactly twice ($dir/console.log);"
+    if [ -z "$why" ]; then
+        # The second boot's output, from its banner on.
+        awk '/^Linux guest up/ { n++ } n == 2' "$dir/console.log" >"$dir/after-reset.log"
+        why="$(same_as_reference "$dir/after-reset.log")"
+    fi
+    check_result "$name" "$why"
+}
