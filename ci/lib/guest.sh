@@ -101,3 +101,69 @@ guest_test() {
             2>/dev/null | sed 's/^/  /'
     fi
 }
+
+# gdb_guest_test NAME TIMEOUT_S PATTERN GDB_SCRIPT ELF -- QEMU ARGS...
+#   Like guest_test, with gdb attached through QEMU's gdbstub: QEMU starts
+#   stopped (-S) with its stub on a unix socket, gdb-multiarch loads ELF's
+#   symbols, connects and runs GDB_SCRIPT in batch mode, which must end by
+#   detaching so that the guest runs to its end.  What is compared between
+#   the four modes is gdb's output followed by the guest's console; PATTERN
+#   must match it with espt=off.
+gdb_guest_test() {
+    local name=$1 timeout_s=$2 pattern=$3 script=$4 elf=$5
+    shift 5
+    [ "$1" = "--" ] && shift
+    if [ -n "${GUEST_FILTER:-}" ] && ! [[ $name =~ $GUEST_FILTER ]]; then
+        return 0
+    fi
+    local base="$GUEST_OUT/${name//\//_}" mode rc grc ok=1 why="" pid i sock
+    for mode in "${GUEST_MODES[@]}"; do
+        # /tmp: a unix socket's path must stay short.
+        sock=$(mktemp -u /tmp/espt-gdb.XXXXXX)
+        rm -f "$base.$mode.console"
+        ESPT_GOVERNOR=$(_guest_governor "$mode") \
+            timeout --kill-after=10 "$timeout_s" "$QEMU" "$@" \
+            -accel "$(_guest_accel "$mode")" -S \
+            -gdb "unix:$sock,server=on,wait=on" -serial "file:$base.$mode.console" \
+            </dev/null >/dev/null 2>"$base.$mode.err" &
+        pid=$!
+        for ((i = 0; i < 100; i++)); do
+            [ -S "$sock" ] && break
+            sleep 0.1
+        done
+        timeout --kill-after=10 "$timeout_s" gdb-multiarch -batch -nx \
+            -ex "file $elf" -ex "target remote $sock" -x "$script" \
+            </dev/null >"$base.$mode.gdb" 2>&1
+        grc=$?
+        wait "$pid"
+        rc=$?
+        rm -f "$sock"
+        cat "$base.$mode.gdb" "$base.$mode.console" >"$base.$mode.log" 2>/dev/null
+        if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] || [ "$grc" -eq 124 ] || [ "$grc" -eq 137 ]; then
+            ok=0; why="$why espt=$mode timed out after ${timeout_s}s;"
+        elif [ "$rc" -ne 0 ] || [ "$grc" -ne 0 ]; then
+            ok=0; why="$why espt=$mode: QEMU exited $rc, gdb $grc;"
+        fi
+    done
+    for mode in on shadow flip; do
+        if ! cmp -s "$base.off.log" "$base.$mode.log"; then
+            ok=0; why="$why outputs differ (diff $base.off.log $base.$mode.log);"
+        fi
+    done
+    if ! grep -Eq -- "$pattern" "$base.off.log"; then
+        ok=0; why="$why output lacks /$pattern/;"
+    fi
+    if grep -q '^FAIL' "$base".{off,on,shadow,flip}.log; then
+        ok=0; why="$why a FAIL line was printed;"
+    fi
+    if [ $ok = 1 ]; then
+        GUEST_PASSED=$((GUEST_PASSED + 1))
+        echo "ok   guest/$name (gdb attached; espt=off, on, shadow and flip: identical output)"
+    else
+        GUEST_FAILED=$((GUEST_FAILED + 1))
+        GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES guest/$name"
+        echo "FAIL guest/$name:$why"
+        tail -n 5 "$base".{off,on,shadow,flip}.log "$base".{on,shadow,flip}.err \
+            2>/dev/null | sed 's/^/  /'
+    fi
+}

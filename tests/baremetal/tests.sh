@@ -6,7 +6,7 @@
 
 : "${BAREMETAL_OUT:?set BAREMETAL_OUT to the directory filled by tests/baremetal/build.sh}"
 
-BAREMETAL_PROGRAMS=(mmu_short mmu_lpae perm_faults remap_tlbi asid dacr align_excl smc mmio romd fault_around kmap mixed_idx jmp_cache)
+BAREMETAL_PROGRAMS=(mmu_short mmu_lpae perm_faults remap_tlbi asid dacr align_excl smc mmio romd fault_around kmap mixed_idx jmp_cache watch)
 
 for _bm in "${BAREMETAL_PROGRAMS[@]}"; do
     guest_test "baremetal/$_bm" 60 0 '^PASS' -- \
@@ -15,3 +15,10 @@ for _bm in "${BAREMETAL_PROGRAMS[@]}"; do
         -kernel "$BAREMETAL_OUT/$_bm.elf"
 done
 unset _bm
+
+# gdbstub watchpoints set on a page the shadow mirrors (watch.c, watch.gdb):
+# every watched access must stop in gdb, with and without ESPT.
+gdb_guest_test baremetal/gdb-watchpoints 120 '^watch_done after 12 stops' \
+    "$GUEST_ROOT/tests/baremetal/watch.gdb" "$BAREMETAL_OUT/watch.elf" -- \
+    -M virt -cpu cortex-a15 -m 256M -display none -nic none -monitor none \
+    -semihosting-config enable=on,target=native -kernel "$BAREMETAL_OUT/watch.elf"
