@@ -7,7 +7,7 @@
 #   Runs the command with a 60 s limit; passes when it exits with EXPECT_RC
 #   and its combined output matches every regex.
 expect() {
-    local name=$1 expect_rc=$2 out rc ok=1 why="" p
+    local name=$1 expect_rc=$2 out rc why="" p
     shift 2
     local patterns=()
     while [ "$1" != "--" ]; do patterns+=("$1"); shift; done
@@ -18,19 +18,11 @@ expect() {
     out="$GUEST_OUT/${name//\//_}.log"
     timeout --kill-after=10 60 "$@" >"$out" 2>&1 </dev/null
     rc=$?
-    [ "$rc" -eq "$expect_rc" ] || { ok=0; why="$why exited $rc (expected $expect_rc);"; }
+    [ "$rc" -eq "$expect_rc" ] || why="$why exited $rc (expected $expect_rc);"
     for p in "${patterns[@]}"; do
-        grep -Eq -- "$p" "$out" || { ok=0; why="$why output lacks /$p/;"; }
+        grep -Eq -- "$p" "$out" || why="$why output lacks /$p/;"
     done
-    if [ $ok = 1 ]; then
-        GUEST_PASSED=$((GUEST_PASSED + 1))
-        echo "ok   $name"
-    else
-        GUEST_FAILED=$((GUEST_FAILED + 1))
-        GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES $name"
-        echo "FAIL $name:$why"
-        tail -n 8 "$out" | sed 's/^/  /'
-    fi
+    guest_result "$name" "$why" "" "$out"
 }
 
 # The script `bash -c` runs for monitor checks: QEMU with the CPU stopped
@@ -116,20 +108,6 @@ run_snapshot_check() {
         ' _ "$QEMU" "$LINUX_GUEST_DIR" "$dir" "$GUEST_ROOT/ci/lib/hmp.py"
 }
 
-# check_result NAME WHY: counts a check run outside expect(); an empty WHY
-# is a pass.
-check_result() {
-    local name=$1 why=$2
-    if [ -z "$why" ]; then
-        GUEST_PASSED=$((GUEST_PASSED + 1))
-        echo "ok   $name"
-    else
-        GUEST_FAILED=$((GUEST_FAILED + 1))
-        GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES $name"
-        echo "FAIL $name:$why"
-    fi
-}
-
 # wait_for_line FILE REGEX SECONDS PID: true once FILE has a line matching
 # REGEX, false when SECONDS pass or process PID ends first.
 wait_for_line() {
@@ -198,7 +176,7 @@ run_migration_check() {
         why="$why$(same_as_reference "$dir/console.log")"
     fi
     rm -f "$dir/stream"
-    check_result "$name" "$why"
+    guest_result "$name" "$why" ""
 }
 
 # A system reset with ESPT on, in the middle of the Linux workload: the
@@ -232,5 +210,5 @@ run_reset_check() {
         awk '/^Linux guest up/ { n++ } n == 2' "$dir/console.log" >"$dir/after-reset.log"
         why="$(same_as_reference "$dir/after-reset.log")"
     fi
-    check_result "$name" "$why"
+    guest_result "$name" "$why" ""
 }

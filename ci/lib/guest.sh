@@ -50,6 +50,42 @@ _guest_governor() {
     esac
 }
 
+# guest_result NAME WHY OK_TEXT [LOG...]: counts one test or check.  An
+# empty WHY is a pass ("ok   NAME OK_TEXT"); otherwise it fails with WHY,
+# followed by the last lines of each LOG that exists (8 of a single one).
+guest_result() {
+    local name=$1 why=$2 ok_text=$3
+    shift 3
+    if [ -z "$why" ]; then
+        GUEST_PASSED=$((GUEST_PASSED + 1))
+        echo "ok   $name${ok_text:+ $ok_text}"
+    else
+        GUEST_FAILED=$((GUEST_FAILED + 1))
+        GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES $name"
+        echo "FAIL $name:$why"
+        if [ $# -eq 1 ]; then
+            tail -n 8 "$1" 2>/dev/null | sed 's/^/  /'
+        elif [ $# -gt 1 ]; then
+            echo "  --- last lines of espt=off / espt=on output:"
+            tail -n 5 "$@" 2>/dev/null | sed 's/^/  /'
+        fi
+    fi
+    return 0
+}
+
+# _guest_oracle BASE PATTERN: why the outputs BASE.MODE.log of the four
+# modes fail the oracle (all identical to espt=off, PATTERN in it, no line
+# starting with FAIL), or nothing.
+_guest_oracle() {
+    local base=$1 pattern=$2 mode
+    for mode in on shadow flip; do
+        cmp -s "$base.off.log" "$base.$mode.log" ||
+            echo -n " outputs differ (diff $base.off.log $base.$mode.log);"
+    done
+    grep -Eq -- "$pattern" "$base.off.log" || echo -n " output lacks /$pattern/;"
+    ! grep -q '^FAIL' "$base".{off,on,shadow,flip}.log || echo -n " a FAIL line was printed;"
+}
+
 # guest_test NAME TIMEOUT_S EXPECT_RC PATTERN -- QEMU ARGS...
 #   NAME       unique test name (letters, digits, '-', '_', '/')
 #   TIMEOUT_S  wall-clock limit for one run
@@ -63,7 +99,7 @@ guest_test() {
     if [ -n "${GUEST_FILTER:-}" ] && ! [[ $name =~ $GUEST_FILTER ]]; then
         return 0
     fi
-    local base="$GUEST_OUT/${name//\//_}" mode rc ok=1 why=""
+    local base="$GUEST_OUT/${name//\//_}" mode rc why=""
     local -A rcs
     for mode in "${GUEST_MODES[@]}"; do
         ESPT_GOVERNOR=$(_guest_governor "$mode") \
@@ -73,33 +109,15 @@ guest_test() {
         rc=$?
         rcs[$mode]=$rc
         if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-            ok=0; why="$why espt=$mode timed out after ${timeout_s}s;"
+            why="$why espt=$mode timed out after ${timeout_s}s;"
         elif [ "$rc" -ne "$expect_rc" ]; then
-            ok=0; why="$why espt=$mode exited $rc (expected $expect_rc);"
+            why="$why espt=$mode exited $rc (expected $expect_rc);"
         fi
     done
-    for mode in on shadow flip; do
-        if ! cmp -s "$base.off.log" "$base.$mode.log"; then
-            ok=0; why="$why outputs differ (diff $base.off.log $base.$mode.log);"
-        fi
-    done
-    if ! grep -Eq -- "$pattern" "$base.off.log"; then
-        ok=0; why="$why output lacks /$pattern/;"
-    fi
-    if grep -q '^FAIL' "$base".{off,on,shadow,flip}.log; then
-        ok=0; why="$why a FAIL line was printed;"
-    fi
-    if [ $ok = 1 ]; then
-        GUEST_PASSED=$((GUEST_PASSED + 1))
-        echo "ok   guest/$name (espt=off rc=${rcs[off]}, espt=on rc=${rcs[on]}, shadow rc=${rcs[shadow]}, flip rc=${rcs[flip]}, identical output)"
-    else
-        GUEST_FAILED=$((GUEST_FAILED + 1))
-        GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES guest/$name"
-        echo "FAIL guest/$name:$why"
-        echo "  --- last lines of espt=off / espt=on output:"
-        tail -n 5 "$base".{off,on,shadow,flip}.log "$base".{on,shadow,flip}.err \
-            2>/dev/null | sed 's/^/  /'
-    fi
+    why="$why$(_guest_oracle "$base" "$pattern")"
+    guest_result "guest/$name" "$why" \
+        "(espt=off rc=${rcs[off]}, espt=on rc=${rcs[on]}, shadow rc=${rcs[shadow]}, flip rc=${rcs[flip]}, identical output)" \
+        "$base".{off,on,shadow,flip}.log "$base".{on,shadow,flip}.err
 }
 
 # gdb_guest_test NAME TIMEOUT_S PATTERN GDB_SCRIPT ELF -- QEMU ARGS...
@@ -116,7 +134,7 @@ gdb_guest_test() {
     if [ -n "${GUEST_FILTER:-}" ] && ! [[ $name =~ $GUEST_FILTER ]]; then
         return 0
     fi
-    local base="$GUEST_OUT/${name//\//_}" mode rc grc ok=1 why="" pid i sock
+    local base="$GUEST_OUT/${name//\//_}" mode rc grc why="" pid i sock
     for mode in "${GUEST_MODES[@]}"; do
         # /tmp: a unix socket's path must stay short.
         sock=$(mktemp -u /tmp/espt-gdb.XXXXXX)
@@ -140,30 +158,13 @@ gdb_guest_test() {
         rm -f "$sock"
         cat "$base.$mode.gdb" "$base.$mode.console" >"$base.$mode.log" 2>/dev/null
         if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] || [ "$grc" -eq 124 ] || [ "$grc" -eq 137 ]; then
-            ok=0; why="$why espt=$mode timed out after ${timeout_s}s;"
+            why="$why espt=$mode timed out after ${timeout_s}s;"
         elif [ "$rc" -ne 0 ] || [ "$grc" -ne 0 ]; then
-            ok=0; why="$why espt=$mode: QEMU exited $rc, gdb $grc;"
+            why="$why espt=$mode: QEMU exited $rc, gdb $grc;"
         fi
     done
-    for mode in on shadow flip; do
-        if ! cmp -s "$base.off.log" "$base.$mode.log"; then
-            ok=0; why="$why outputs differ (diff $base.off.log $base.$mode.log);"
-        fi
-    done
-    if ! grep -Eq -- "$pattern" "$base.off.log"; then
-        ok=0; why="$why output lacks /$pattern/;"
-    fi
-    if grep -q '^FAIL' "$base".{off,on,shadow,flip}.log; then
-        ok=0; why="$why a FAIL line was printed;"
-    fi
-    if [ $ok = 1 ]; then
-        GUEST_PASSED=$((GUEST_PASSED + 1))
-        echo "ok   guest/$name (gdb attached; espt=off, on, shadow and flip: identical output)"
-    else
-        GUEST_FAILED=$((GUEST_FAILED + 1))
-        GUEST_FAILED_NAMES="$GUEST_FAILED_NAMES guest/$name"
-        echo "FAIL guest/$name:$why"
-        tail -n 5 "$base".{off,on,shadow,flip}.log "$base".{on,shadow,flip}.err \
-            2>/dev/null | sed 's/^/  /'
-    fi
+    why="$why$(_guest_oracle "$base" "$pattern")"
+    guest_result "guest/$name" "$why" \
+        "(gdb attached; espt=off, on, shadow and flip: identical output)" \
+        "$base".{off,on,shadow,flip}.log "$base".{on,shadow,flip}.err
 }
