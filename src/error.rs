@@ -18,9 +18,11 @@ pub enum Error {
     HostPageSize(usize),
 
     #[error(
-        "the guest uses {0}-byte pages (e.g. ARMv5 CPUs such as arm926 on \
-         boards with 1 KiB pages), ESPT mirrors 4096-byte pages only; use \
-         -accel tcg,espt=off for this machine"
+        "the guest uses {0}-byte pages and ESPT mirrors 4096-byte pages \
+         only (qemu-system-arm uses 4 KiB pages only on boards that rule out \
+         ARMv5's 1 KiB pages, such as -M virt; other boards get 1 KiB pages \
+         whatever the CPU); use -M virt, or -accel tcg,espt=off for this \
+         machine"
     )]
     GuestPageSize(u64),
 

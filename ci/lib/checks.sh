@@ -52,6 +52,13 @@ run_emulator_checks() {
         'espt=on ignored: the guest uses 1024-byte pages.*espt=off' \
         '^ESPT: inactive \(the guest uses 1024-byte pages' -- \
         "${mon[@]}" -M versatilepb -cpu arm926 -accel tcg,espt=on
+    # An ARMv7 CPU on a board that does not rule out 1 KiB pages: QEMU
+    # fixes its page size when it creates the board, before any CPU, so
+    # only boards such as virt get 4 KiB pages; the message must say so.
+    expect "refusal/board-with-1k-pages" 0 \
+        'espt=on ignored: the guest uses 1024-byte pages.*such as -M virt.*use -M virt, or -accel tcg,espt=off' \
+        '^ESPT: inactive \(the guest uses 1024-byte pages' -- \
+        "${mon[@]}" -M vexpress-a15 -cpu cortex-a15 -accel tcg,espt=on
     # A host other than x86_64 Linux (simulated: the engine's checks see
     # the host named in ESPT_PRETEND_HOST).
     expect "refusal/unsupported-host" 0 \
