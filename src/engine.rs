@@ -457,7 +457,16 @@ impl Engine {
         self.inner.lock()
     }
 
+    /// Registers a RAM block whose pages the engine may mirror.  A block
+    /// on huge pages is refused: mapping 4 KiB of a hugetlbfs file fails,
+    /// so every fill of it would cost a fault and a failed `mmap` for
+    /// nothing; refused, its pages stay on the soft TLB like any other
+    /// memory the engine does not know.
     pub fn register_ram(&self, host: usize, len: u64, fd: i32, fd_offset: u64) -> Result<()> {
+        let page_size = sys::file_page_size(fd).map_err(Error::RamFile)?;
+        if page_size != PAGE_SIZE {
+            return Err(Error::RamPageSize { page_size });
+        }
         self.lock().ram.register(RamBlock {
             host,
             len,

@@ -64,6 +64,17 @@ pub enum Error {
     #[error("RAM block at {host:#x} (+{len:#x}) overlaps a registered block")]
     RamOverlap { host: usize, len: u64 },
 
+    #[error(
+        "it is backed by {} huge pages (hugetlbfs) and ESPT mirrors guest \
+         RAM 4 KiB at a time; back it without huge pages (no hugetlb=on, no \
+         -mem-path on a hugetlbfs mount) for ESPT to serve it",
+        size_text(*page_size)
+    )]
+    RamPageSize { page_size: u64 },
+
+    #[error("cannot inspect the file behind a RAM block: {0}")]
+    RamFile(std::io::Error),
+
     #[error("vCPU {0} already exists")]
     VcpuExists(u32),
 
@@ -101,6 +112,8 @@ impl Error {
             | Error::GuestAddress(_)
             | Error::NotRam(_)
             | Error::RamOverlap { .. }
+            | Error::RamPageSize { .. }
+            | Error::RamFile(_)
             | Error::VcpuExists(_)
             | Error::Governor(_) => EsptStatus::ESPT_ERR_INVALID,
             Error::VmaBudget { .. } | Error::NoSlot => EsptStatus::ESPT_ERR_LIMIT,
@@ -110,3 +123,33 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A page size as people write it: "2 MiB", "1 GiB", "64 KiB".
+fn size_text(bytes: u64) -> String {
+    const KIB: u64 = 1024;
+    match bytes {
+        b if b >= KIB * KIB * KIB && b % (KIB * KIB * KIB) == 0 => format!("{} GiB", b >> 30),
+        b if b >= KIB * KIB && b % (KIB * KIB) == 0 => format!("{} MiB", b >> 20),
+        b if b % KIB == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b}-byte"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sizes_read_as_people_write_them() {
+        assert_eq!(size_text(2 << 20), "2 MiB");
+        assert_eq!(size_text(1 << 30), "1 GiB");
+        assert_eq!(size_text(64 << 10), "64 KiB");
+        assert_eq!(size_text(1536), "1536-byte");
+        let e = Error::RamPageSize { page_size: 1 << 30 };
+        assert!(
+            e.to_string()
+                .starts_with("it is backed by 1 GiB huge pages"),
+            "{e}"
+        );
+    }
+}

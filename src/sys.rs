@@ -48,6 +48,23 @@ fn check_int(ret: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// The size of the pages that hold the file behind `fd`: the huge page
+/// size for a file on hugetlbfs (a `hugetlb=on` memfd, or `-mem-path` on a
+/// hugetlbfs mount), whose pages cannot be mapped 4 KiB at a time, else
+/// the host's base page size.
+pub fn file_page_size(fd: RawFd) -> io::Result<u64> {
+    // SAFETY: an all-zero statfs is a valid value for the kernel to fill.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `st` is a valid statfs to write; a bad `fd` is reported as
+    // EBADF, not undefined behaviour.
+    check_int(unsafe { libc::fstatfs(fd, &mut st) })?;
+    if st.f_type == libc::HUGETLBFS_MAGIC {
+        Ok(st.f_bsize as u64)
+    } else {
+        Ok(host_page_size() as u64)
+    }
+}
+
 /// Reserves `len` bytes of address space that nothing can access and that
 /// costs no memory.
 pub fn reserve(len: usize) -> io::Result<*mut u8> {

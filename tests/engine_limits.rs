@@ -214,3 +214,46 @@ fn revoked_pages_fault_and_match_the_kernel() {
     assert_eq!(s.vmas_now, 0, "{s:?}");
     assert_eq!(vmas_in(start, end), 1);
 }
+
+/// RAM on huge pages (a `hugetlb=on` memfd, `-mem-path` on hugetlbfs)
+/// cannot be mirrored 4 KiB at a time: it is refused when QEMU registers
+/// it, with a message that says what to change, instead of being
+/// accepted and then failing one `mmap` per fill.  Creating the memfd
+/// needs no huge pages reserved; only touching it would.
+#[test]
+fn ram_on_huge_pages_is_refused_at_registration() {
+    let e = engine(1);
+    let flags = libc::MFD_CLOEXEC | libc::MFD_HUGETLB | libc::MFD_HUGE_2MB;
+    // SAFETY: a fresh memfd with a NUL-terminated name.
+    let fd = unsafe { libc::memfd_create(c"espt-test-huge".as_ptr(), flags) };
+    assert!(
+        fd >= 0,
+        "memfd_create(MFD_HUGETLB): {} (the kernel needs hugetlbfs)",
+        std::io::Error::last_os_error()
+    );
+    let err = e
+        .register_ram(0x7000_0000_0000, 2 << 20, fd, 0)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            espt::Error::RamPageSize {
+                page_size: 0x20_0000
+            }
+        ),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains("2 MiB huge pages") && msg.contains("without huge pages"),
+        "{msg}"
+    );
+    // SAFETY: `fd` is ours and used no more.
+    unsafe { libc::close(fd) };
+
+    // A descriptor that is not open is an error too, not a crash.
+    assert!(matches!(
+        e.register_ram(0x7000_0000_0000, 4096, 1_000_000, 0),
+        Err(espt::Error::RamFile(_))
+    ));
+}
