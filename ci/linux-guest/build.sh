@@ -52,15 +52,6 @@ KERNEL_META=linux-image-$FLAVOUR
 log() { echo "linux-guest: $*" >&2; }
 die() { echo "linux-guest: error: $*" >&2; exit 1; }
 
-# cpio is the one tool here that a minimal Debian lacks; the script needs
-# root for apt-get anyway, so it installs it rather than stopping.
-if ! command -v cpio >/dev/null && [ "$(id -u)" = 0 ]; then
-    log "installing cpio (Debian package)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cpio >/dev/null ||
-        { apt-get update -qq || true
-          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cpio >/dev/null; } ||
-        die "could not install cpio"
-fi
 for tool in apt-get apt-cache dpkg dpkg-deb cpio gzip tar awk comm mknod sha256sum find sort; do
     command -v "$tool" >/dev/null || die "missing host tool: $tool (apt-get install it)"
 done
