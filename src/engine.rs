@@ -33,11 +33,11 @@ use crate::fault;
 use crate::governor::{Governor, Mode, Tuning, Verdict};
 use crate::hash::FastHashMap;
 use crate::host;
-use crate::ram::{RamBlock, RamBlocks};
+use crate::ram::{Dump, RamBlock, RamBlocks};
 use crate::reclaim::{ReclaimQueue, RetiredSlot};
 use crate::region::Region;
 use crate::sites;
-use crate::slot::{consecutive_runs, Mapping, SlotMap};
+use crate::slot::{consecutive_runs, Mapping, SlotMap, PAGE_BOOK_BYTES, TABLE_BYTES};
 use crate::stats::{bump, Counters};
 use crate::sys;
 use crate::types::{
@@ -72,6 +72,20 @@ const REVOKE_BUDGET_SHARE: u64 = 2;
 /// Mappings kept free for the rest of QEMU (thread stacks, RAM blocks,
 /// libraries loaded later) below `vm.max_map_count`.
 pub const VMA_MARGIN_MIN: u64 = 4096;
+/// The fewest mappings the engine starts with: a Linux guest's working
+/// set takes thousands; with fewer, nearly every fill would be refused
+/// and the guest would pay for faults and get nothing back.
+pub const VMA_BUDGET_MIN: u64 = 4096;
+/// The host memory that mirrors may cost (page tables and book-keeping,
+/// see [`SlotMap::host_bytes`]) is bounded by this share of guest RAM...
+pub const HOST_MEMORY_SHARE_OF_RAM: u64 = 4;
+/// ... or by this much, whichever is more, whatever the guest maps, how
+/// often, and under how many address spaces.
+pub const HOST_MEMORY_MIN: u64 = 64 << 20;
+/// Address space that QEMU takes after the engine has started, beside
+/// guest RAM: thread stacks, malloc arenas, ROMs, device buffers.
+const ADDRESS_SPACE_HEADROOM: u64 = 1 << 30;
+const ADDRESS_SPACE_PER_VCPU: u64 = 128 << 20;
 
 /// Engine parameters (see `EsptConfig` in the contract header).
 #[derive(Clone, Debug)]
@@ -85,6 +99,10 @@ pub struct Config {
     pub vma_budget: u64,
     /// When to shadow an address space ([`crate::governor`]).
     pub governor: Tuning,
+    /// Bytes of guest RAM QEMU allocates after the engine starts (0:
+    /// unknown): checked against the address-space limit, and the base
+    /// of the bound on the host memory mirrors may cost.
+    pub guest_ram_size: u64,
 }
 
 impl Config {
@@ -96,7 +114,20 @@ impl Config {
             nb_slots: 0,
             vma_budget: 0,
             governor: Tuning::always_shadow(),
+            guest_ram_size: 0,
         }
+    }
+
+    /// The most host memory mirrors may cost.
+    pub fn host_memory_limit(&self) -> u64 {
+        (self.guest_ram_size / HOST_MEMORY_SHARE_OF_RAM).max(HOST_MEMORY_MIN)
+    }
+
+    /// Slots one vCPU may hold at once, so that no vCPU starves the
+    /// others of slots: an equal share of the pool, at least enough for
+    /// the mmu indexes of a few address spaces.
+    pub fn slots_per_vcpu(&self) -> u32 {
+        ((self.slots() - SlotId::RESERVED).div_ceil(self.nb_vcpus.max(1))).max(8)
     }
 
     /// Slots in the region, the never-mapped slots 0 and 1 included.
@@ -271,6 +302,8 @@ struct State {
     rmap: FastHashMap<HostPage, Vec<(SlotId, GuestPage)>>,
     /// VMAs of all live and retired slots.
     vmas: u64,
+    /// Host memory of all live and retired slots ([`SlotMap::host_bytes`]).
+    host_bytes: u64,
     pages_now: u64,
     clock: u64,
 }
@@ -315,10 +348,26 @@ struct Inner {
     counters: Counters,
     budget: u64,
     max_map_count: u64,
+    /// The bound on [`State::host_bytes`].
+    memory_limit: u64,
+    slots_per_vcpu: u32,
     tuning: Tuning,
     /// [`sys::coarse_now_ns`] when the engine started.
     epoch: u64,
 }
+
+/// What a mapping would exceed.
+#[derive(Clone, Copy, Debug)]
+enum Scarce {
+    /// The VMA budget.
+    Vmas,
+    /// The bound on the host memory mirrors cost.
+    Memory,
+}
+
+/// A run's pages beyond this share page tables at worst (a run maps
+/// consecutive pages: 512 of them share one).
+const PAGES_PER_TABLE_WORST: u64 = 64;
 
 /// What a charge to the governor is for.
 #[derive(Clone, Copy, Debug)]
@@ -375,6 +424,36 @@ impl Engine {
     pub fn new(config: Config) -> Result<Engine> {
         Engine::check(&config)?;
         let nb_slots = config.slots();
+        let region_size = Region::size_of(nb_slots);
+        if let Some(limit) = sys::address_space_limit() {
+            let after = sys::address_space_used()
+                + region_size
+                + config.guest_ram_size
+                + ADDRESS_SPACE_HEADROOM
+                + u64::from(config.nb_vcpus) * ADDRESS_SPACE_PER_VCPU;
+            if after > limit {
+                return Err(Error::AddressSpace {
+                    size_gib: region_size >> 30,
+                    ram: config.guest_ram_size,
+                    limit,
+                });
+            }
+        }
+        let max_map_count = host::max_map_count();
+        let budget = if config.vma_budget != 0 {
+            config.vma_budget
+        } else {
+            let margin = VMA_MARGIN_MIN.max(max_map_count / 16);
+            let budget = max_map_count.saturating_sub(host::current_map_count() + margin);
+            if budget < VMA_BUDGET_MIN {
+                return Err(Error::MapCount {
+                    max_map_count,
+                    budget,
+                    need: VMA_BUDGET_MIN,
+                });
+            }
+            budget
+        };
         let region = Region::reserve(nb_slots)?;
         fault::install().map_err(Error::Signal)?;
         // The handler must find the site table without allocating.
@@ -386,13 +465,6 @@ impl Engine {
                 max: 16,
             });
         }
-        let max_map_count = host::max_map_count();
-        let budget = if config.vma_budget != 0 {
-            config.vma_budget
-        } else {
-            let margin = VMA_MARGIN_MIN.max(max_map_count / 16);
-            max_map_count.saturating_sub(host::current_map_count() + margin)
-        };
         let mut slots = Vec::with_capacity(nb_slots as usize);
         slots.extend((0..SlotId::RESERVED).map(|_| SlotState::Empty));
         slots.extend((SlotId::RESERVED..nb_slots).map(|_| SlotState::Free));
@@ -406,6 +478,7 @@ impl Engine {
             vcpus: BTreeMap::new(),
             rmap: FastHashMap::default(),
             vmas: 0,
+            host_bytes: 0,
             pages_now: 0,
             clock: 0,
         };
@@ -416,6 +489,8 @@ impl Engine {
             counters: Counters::default(),
             budget,
             max_map_count,
+            memory_limit: config.host_memory_limit(),
+            slots_per_vcpu: config.slots_per_vcpu(),
             tuning: config.governor,
             epoch: sys::coarse_now_ns(),
         });
@@ -462,7 +537,14 @@ impl Engine {
     /// so every fill of it would cost a fault and a failed `mmap` for
     /// nothing; refused, its pages stay on the soft TLB like any other
     /// memory the engine does not know.
-    pub fn register_ram(&self, host: usize, len: u64, fd: i32, fd_offset: u64) -> Result<()> {
+    pub fn register_ram(
+        &self,
+        host: usize,
+        len: u64,
+        fd: i32,
+        fd_offset: u64,
+        dump: Dump,
+    ) -> Result<()> {
         let page_size = sys::file_page_size(fd).map_err(Error::RamFile)?;
         if page_size != PAGE_SIZE {
             return Err(Error::RamPageSize { page_size });
@@ -472,6 +554,7 @@ impl Engine {
             len,
             fd,
             fd_offset,
+            dump,
         })
     }
 
@@ -493,13 +576,17 @@ impl Engine {
         // Revoked pages still map their file: empty every slot holding
         // some, so that none refers to the block once it is gone (and a
         // later block with the same descriptor and offsets cannot be
-        // mistaken for it).
+        // mistaken for it).  Emptied in place, not retired: this runs on
+        // QEMU's main thread while vCPUs run, and a vCPU may hold a slot's
+        // base in a register until its block ends, so the slot must stay
+        // its own; a retired slot could be handed to another address space
+        // by then.
         let holding: Vec<SlotId> = (0..st.slots.len())
             .map(|i| SlotId::new(i as u32))
             .filter(|&s| st.live(s).is_some_and(|l| l.map.has_revoked()))
             .collect();
         for slot in holding {
-            self.inner.retire(&mut st, slot);
+            self.inner.clear_in_place(&mut st, slot);
         }
         st.ram.unregister(block.host);
     }
@@ -614,7 +701,7 @@ impl Engine {
             backing,
             prot,
         };
-        self.inner.ensure_budget(st, vcpu, slot, |st| {
+        self.inner.ensure_budget(st, vcpu, slot, 1, |st| {
             st.live(slot)
                 .map_or(0, |l| l.map.vma_delta_of_insert(page, &m))
         })?;
@@ -630,9 +717,16 @@ impl Engine {
         let done = if revived {
             self.inner.region.protect(slot, page, 1, prot)
         } else {
-            self.inner
-                .region
-                .map(slot, page, 1, backing.fd, backing.offset, prot, true)
+            self.inner.region.map(
+                slot,
+                page,
+                1,
+                backing.fd,
+                backing.offset,
+                prot,
+                true,
+                backing.dump,
+            )
         };
         if let Err(e) = done {
             bump(&self.inner.counters.fill_refused);
@@ -769,16 +863,21 @@ impl Engine {
         );
         let worst_case = 2 * runs.len() as i64;
         self.inner
-            .ensure_budget(&mut st, vcpu, slot, |_| worst_case)?;
+            .ensure_budget(&mut st, vcpu, slot, todo.len() as u64, |_| worst_case)?;
         self.inner.record_large(&mut st, slot, va, large_size)?;
         for (run_first, n) in runs {
             let i = u64::from(run_first.number() - first.number());
             let offset = backing.offset + i * PAGE_SIZE;
-            if let Err(e) = self
-                .inner
-                .region
-                .map(slot, run_first, n, backing.fd, offset, prot, false)
-            {
+            if let Err(e) = self.inner.region.map(
+                slot,
+                run_first,
+                n,
+                backing.fd,
+                offset,
+                prot,
+                false,
+                backing.dump,
+            ) {
                 bump(&self.inner.counters.fill_refused);
                 return Err(Error::Map(e));
             }
@@ -786,8 +885,8 @@ impl Engine {
                 let m = Mapping {
                     host: hp.plus(i + k),
                     backing: crate::ram::Backing {
-                        fd: backing.fd,
                         offset: offset + k * PAGE_SIZE,
+                        ..backing
                     },
                     prot,
                 };
@@ -1011,6 +1110,16 @@ impl Engine {
                 .filter(|s| matches!(s, SlotState::Live(_)))
                 .count() as u64,
             ram_blocks: st.ram.len() as u64,
+            host_bytes_now: st.host_bytes,
+            host_bytes_limit: self.inner.memory_limit,
+            page_tables_now: st
+                .slots
+                .iter()
+                .map(|s| match s {
+                    SlotState::Live(l) => l.map.page_tables(),
+                    _ => 0,
+                })
+                .sum(),
         }
     }
 
@@ -1160,6 +1269,7 @@ impl Inner {
             st.rmap_remove(m.host, r.slot, page);
         }
         st.vmas -= r.map.vmas();
+        st.host_bytes -= r.map.host_bytes();
         st.slots[r.slot.index()] = SlotState::Free;
         st.free.push(r.slot);
         bump(&self.counters.slots_reclaimed);
@@ -1211,10 +1321,19 @@ impl Inner {
             st.live_mut(s).last_used = now;
             return Ok(s);
         }
-        let slot = if let Some(s) = st.free.pop() {
-            s
+        let held = st.vcpu(vcpu)?.all_slots(IdxMap::ALL).len() as u32;
+        let own_share = held < self.slots_per_vcpu;
+        let free = if !own_share {
+            None
+        } else if let Some(s) = st.free.pop() {
+            Some(s)
         } else if self.reclaim_now(st) {
-            st.free.pop().ok_or(Error::NoSlot)?
+            st.free.pop()
+        } else {
+            None
+        };
+        let slot = if let Some(s) = free {
+            s
         } else {
             // Recycle this vCPU's least recently used slot, of any of its
             // address spaces, here and now: the reclaimer may be busy.
@@ -1277,21 +1396,26 @@ impl Inner {
             st.rmap_remove(m.host, slot, page);
         }
         st.vmas -= map.vmas();
+        st.host_bytes -= map.host_bytes();
         st.pages_now -= map.len() as u64;
     }
 
     /// Frees mapping budget: reclaims retired slots, then evicts this
     /// vCPU's least recently used other slot, then the largest slot of any
     /// vCPU, then `keep` itself.  False when nothing is left to free.
-    fn make_room(&self, st: &mut State, vcpu: VcpuId, keep: SlotId) -> bool {
+    fn make_room(&self, st: &mut State, vcpu: VcpuId, keep: SlotId, scarce: Scarce) -> bool {
         if self.reclaim_now(st) {
             return true;
         }
         bump(&self.counters.evictions);
+        let holds = |l: &Live| match scarce {
+            Scarce::Vmas => l.map.vmas(),
+            Scarce::Memory => l.map.host_bytes(),
+        };
         let own_lru = st.vcpus.get(&vcpu).and_then(|v| {
             v.all_slots(IdxMap::ALL)
                 .into_iter()
-                .filter(|s| *s != keep && st.live(*s).is_some_and(|l| !l.map.is_empty()))
+                .filter(|s| *s != keep && st.live(*s).is_some_and(|l| holds(l) > 0))
                 .min_by_key(|s| st.live(*s).map_or(0, |l| l.last_used))
         });
         if let Some(victim) = own_lru {
@@ -1301,7 +1425,7 @@ impl Inner {
         let largest = (0..st.slots.len())
             .map(|i| SlotId::new(i as u32))
             .filter(|s| *s != keep)
-            .filter_map(|s| st.live(s).map(|l| (s, l.map.vmas())))
+            .filter_map(|s| st.live(s).map(|l| (s, holds(l))))
             .filter(|(_, v)| *v > 0)
             .max_by_key(|(_, v)| *v)
             .map(|(s, _)| s);
@@ -1309,32 +1433,48 @@ impl Inner {
             self.clear_in_place(st, victim);
             return true;
         }
-        if st.live(keep).is_some_and(|l| !l.map.is_empty()) {
+        if st.live(keep).is_some_and(|l| holds(l) > 0) {
             self.clear_in_place(st, keep);
             return true;
         }
         false
     }
 
-    /// Makes room until `need(state)` more VMAs fit in the budget, or
-    /// refuses (counted) when nothing more can be freed.
+    /// Makes room until `need(state)` more VMAs fit in the budget and
+    /// `pages` more pages in the host memory bound, or refuses (counted)
+    /// when nothing more can be freed.
     fn ensure_budget(
         &self,
         st: &mut State,
         vcpu: VcpuId,
         slot: SlotId,
+        pages: u64,
         need: impl Fn(&State) -> i64,
     ) -> Result<()> {
-        while st.vmas as i64 + need(st) > self.budget as i64 {
-            if !self.make_room(st, vcpu, slot) {
+        // At worst every page needs a new page table, and the run one
+        // more above it.
+        let bytes = pages * PAGE_BOOK_BYTES + (pages.min(PAGES_PER_TABLE_WORST) + 1) * TABLE_BYTES;
+        loop {
+            let scarce = if st.vmas as i64 + need(st) > self.budget as i64 {
+                Scarce::Vmas
+            } else if st.host_bytes + bytes > self.memory_limit {
+                Scarce::Memory
+            } else {
+                return Ok(());
+            };
+            if !self.make_room(st, vcpu, slot, scarce) {
                 bump(&self.counters.fill_refused);
-                return Err(Error::VmaBudget {
-                    budget: self.budget,
-                    max_map_count: self.max_map_count,
+                return Err(match scarce {
+                    Scarce::Vmas => Error::VmaBudget {
+                        budget: self.budget,
+                        max_map_count: self.max_map_count,
+                    },
+                    Scarce::Memory => Error::HostMemory {
+                        limit: self.memory_limit,
+                    },
                 });
             }
         }
-        Ok(())
     }
 
     /// Records that the page at `va` belongs to a large guest page of
@@ -1351,10 +1491,11 @@ impl Inner {
 
     fn insert(&self, st: &mut State, slot: SlotId, page: GuestPage, m: Mapping) {
         let map = &mut st.live_mut(slot).map;
-        let before = map.vmas();
+        let (before, bytes_before) = (map.vmas(), map.host_bytes());
         map.insert(page, m);
-        let after = map.vmas();
+        let (after, bytes_after) = (map.vmas(), map.host_bytes());
         st.vmas = st.vmas + after - before;
+        st.host_bytes = st.host_bytes + bytes_after - bytes_before;
         st.pages_now += 1;
         st.rmap.entry(m.host).or_default().push((slot, page));
     }
@@ -1428,7 +1569,7 @@ impl Inner {
             }
         }
         let map = &mut st.live_mut(slot).map;
-        let before = map.vmas();
+        let (before, bytes_before) = (map.vmas(), map.host_bytes());
         let removed: Vec<(GuestPage, Mapping)> = pages
             .iter()
             .filter_map(|&p| {
@@ -1439,8 +1580,9 @@ impl Inner {
                 }
             })
             .collect();
-        let after = map.vmas();
+        let (after, bytes_after) = (map.vmas(), map.host_bytes());
         st.vmas = st.vmas + after - before;
+        st.host_bytes = st.host_bytes + bytes_after - bytes_before;
         st.pages_now -= removed.len() as u64;
         for (p, m) in removed {
             st.rmap_remove(m.host, slot, p);

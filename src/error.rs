@@ -46,6 +46,28 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    #[error(
+        "cannot reserve {size_gib} GiB of host address space for ESPT and still allocate \
+         {} of guest RAM under the address-space limit of {} (ulimit -v); \
+         raise the limit or use fewer vCPUs, or use -accel tcg,espt=off",
+         bytes(*ram), bytes(*limit)
+    )]
+    AddressSpace { size_gib: u64, ram: u64, limit: u64 },
+
+    #[error(
+        "vm.max_map_count is {max_map_count}, which leaves ESPT {budget} host mappings, \
+         fewer than the {need} it needs; raise it (sysctl vm.max_map_count=65530 or more) \
+         or use -accel tcg,espt=off"
+    )]
+    MapCount {
+        max_map_count: u64,
+        budget: u64,
+        need: u64,
+    },
+
+    #[error("mirrors would cost more host memory than the bound of {}", bytes(*limit))]
+    HostMemory { limit: u64 },
+
     #[error("cannot install the ESPT fault handler: {0}")]
     Signal(std::io::Error),
 
@@ -104,7 +126,8 @@ impl Error {
             Error::GuestPageSize(_) | Error::AbiVersion { .. } => {
                 EsptStatus::ESPT_ERR_UNSUPPORTED_GUEST
             }
-            Error::Reserve { .. } => EsptStatus::ESPT_ERR_RESERVE,
+            Error::Reserve { .. } | Error::AddressSpace { .. } => EsptStatus::ESPT_ERR_RESERVE,
+            Error::MapCount { .. } => EsptStatus::ESPT_ERR_LIMIT,
             Error::Signal(_) | Error::Thread(_) => EsptStatus::ESPT_ERR_SIGNAL,
             Error::AlreadyActive => EsptStatus::ESPT_ERR_ALREADY_ACTIVE,
             Error::NotActive => EsptStatus::ESPT_ERR_NOT_ACTIVE,
@@ -116,13 +139,20 @@ impl Error {
             | Error::RamFile(_)
             | Error::VcpuExists(_)
             | Error::Governor(_) => EsptStatus::ESPT_ERR_INVALID,
-            Error::VmaBudget { .. } | Error::NoSlot => EsptStatus::ESPT_ERR_LIMIT,
+            Error::VmaBudget { .. } | Error::NoSlot | Error::HostMemory { .. } => {
+                EsptStatus::ESPT_ERR_LIMIT
+            }
             Error::Map(_) => EsptStatus::ESPT_ERR_MAP,
         }
     }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// An amount of memory or address space, in MiB.
+fn bytes(b: u64) -> String {
+    format!("{} MiB", b >> 20)
+}
 
 /// A page size as people write it: "2 MiB", "1 GiB", "64 KiB".
 fn size_text(bytes: u64) -> String {

@@ -8,10 +8,13 @@
 use std::ffi::c_char;
 use std::sync::OnceLock;
 
-use crate::abi::{EsptConfig, EsptSlotTable, EsptStats, EsptStatus, EsptVcpu, ESPT_ABI_VERSION};
+use crate::abi::{
+    EsptConfig, EsptSlotTable, EsptStats, EsptStatus, EsptVcpu, ESPT_ABI_VERSION, ESPT_RAM_DONTDUMP,
+};
 use crate::engine::{Config, ContextKey, Engine, SlotTable, VcpuId};
 use crate::error::Error;
 use crate::governor::Tuning;
+use crate::ram::Dump;
 use crate::sites;
 use crate::types::{IdxMap, MmuIdx, SlotId};
 
@@ -60,6 +63,7 @@ fn config_from(c: &EsptConfig) -> Result<Config, Error> {
         nb_slots: c.nb_slots,
         vma_budget: c.vma_budget,
         governor: governor_tuning()?,
+        guest_ram_size: c.guest_ram_size,
     })
 }
 
@@ -139,13 +143,19 @@ pub unsafe extern "C" fn espt_ram_register(
     size: u64,
     fd: i32,
     fd_offset: u64,
+    flags: u32,
     err: *mut c_char,
     err_len: usize,
 ) -> EsptStatus {
     let Some(e) = engine() else {
         return report(&Error::NotActive, err, err_len);
     };
-    match e.register_ram(host as usize, size, fd, fd_offset) {
+    let dump = if flags & ESPT_RAM_DONTDUMP != 0 {
+        Dump::Exclude
+    } else {
+        Dump::Include
+    };
+    match e.register_ram(host as usize, size, fd, fd_offset, dump) {
         Ok(()) => EsptStatus::ESPT_OK,
         Err(x) => report(&x, err, err_len),
     }

@@ -17,6 +17,17 @@ pub struct RamBlock {
     /// Owned by QEMU; valid until the block is unregistered.
     pub fd: RawFd,
     pub fd_offset: u64,
+    /// Whether its mirrors appear in core dumps, as the block does.
+    pub dump: Dump,
+}
+
+/// Whether a RAM block, and so every mirror of it, appears in a core dump
+/// of QEMU (`-machine dump-guest-core`, a memory backend's `dump`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum Dump {
+    #[default]
+    Include,
+    Exclude,
 }
 
 /// Where the bytes of one host page come from.
@@ -24,6 +35,7 @@ pub struct RamBlock {
 pub struct Backing {
     pub fd: RawFd,
     pub offset: u64,
+    pub dump: Dump,
 }
 
 #[derive(Default, Debug)]
@@ -80,6 +92,7 @@ impl RamBlocks {
         Ok(Backing {
             fd: b.fd,
             offset: b.fd_offset + (page.addr() - b.host) as u64,
+            dump: b.dump,
         })
     }
 }
@@ -94,6 +107,7 @@ mod tests {
             len,
             fd: 3,
             fd_offset,
+            dump: Dump::Include,
         }
     }
 

@@ -13,6 +13,7 @@
 //! keeps every slot base 8 GiB aligned and costs only address space.
 
 use crate::error::{Error, Result};
+use crate::ram::Dump;
 use crate::sys;
 use crate::types::{GuestPage, Prot, SlotId, PAGE_SIZE, SLOT_SPAN};
 use std::io;
@@ -32,8 +33,13 @@ pub struct Region {
 }
 
 impl Region {
+    /// The bytes of address space a region of `nb_slots` slots takes.
+    pub fn size_of(nb_slots: u32) -> u64 {
+        u64::from(nb_slots) * STRIDE
+    }
+
     pub fn reserve(nb_slots: u32) -> Result<Region> {
-        let size = u64::from(nb_slots) * STRIDE;
+        let size = Region::size_of(nb_slots);
         let base = sys::reserve(size as usize).map_err(|source| Error::Reserve {
             size_gib: size >> 30,
             source,
@@ -97,10 +103,17 @@ impl Region {
         offset: u64,
         prot: Prot,
         populate: bool,
+        dump: Dump,
     ) -> io::Result<()> {
         let (addr, len) = self.range(slot, first, pages);
         // SAFETY: `range` checked the pages lie inside this region's slot.
-        unsafe { sys::map_shared_fixed(addr, len, fd, offset, prot.host_flags(), populate) }
+        unsafe { sys::map_shared_fixed(addr, len, fd, offset, prot.host_flags(), populate) }?;
+        if dump == Dump::Exclude {
+            // SAFETY: as above.  A new mapping does not inherit the advice
+            // of the reserved space it replaces, hence one call per mapping.
+            unsafe { sys::dont_dump(addr, len) }?;
+        }
+        Ok(())
     }
 
     /// Makes `pages` pages from `first` in `slot` fault again.

@@ -87,6 +87,58 @@ impl Default for Regions {
     }
 }
 
+/// Host memory the engine's book-keeping of one page costs: its entry in
+/// the slot's map and in the reverse map, with their allocators'
+/// overhead.  An estimate on the high side (a `BTreeMap` entry of 48
+/// bytes with its share of a node, a hash-map bucket and a small vector).
+pub const PAGE_BOOK_BYTES: u64 = 128;
+
+/// A host page table maps 2 MiB with one 4 KiB page; the tables above
+/// it, one 4 KiB page per 1 GiB, are counted the same way.
+pub const TABLE_BYTES: u64 = 4096;
+const PTE_TABLE_PAGES: u64 = 512;
+const PMD_TABLE_PAGES: u64 = PTE_TABLE_PAGES * 512;
+
+/// Which host page tables a slot's mappings have needed since it was
+/// last emptied.  The kernel frees a page table only when nothing around
+/// it is mapped any more, which in a slot whose pages are unmapped one
+/// by one (each turned back into reserved space beside its neighbours)
+/// is when the whole slot is emptied; so a table is counted from the
+/// first page mapped under it until then.  This is what a guest that maps
+/// one page in every 2 MiB of its 4 GiB under many ASIDs makes the host
+/// pay: a page table per page it touches.
+#[derive(Debug)]
+struct Tables {
+    pte: Box<[u64; (SLOT_PAGES / PTE_TABLE_PAGES / 64) as usize]>,
+    pmd: u8,
+    count: u64,
+}
+
+impl Tables {
+    fn mark(&mut self, page: GuestPage) {
+        let n = u64::from(page.number());
+        let (t, g) = ((n / PTE_TABLE_PAGES) as usize, n / PMD_TABLE_PAGES);
+        if self.pte[t / 64] & (1 << (t % 64)) == 0 {
+            self.pte[t / 64] |= 1 << (t % 64);
+            self.count += 1;
+        }
+        if self.pmd & (1 << g) == 0 {
+            self.pmd |= 1 << g;
+            self.count += 1;
+        }
+    }
+}
+
+impl Default for Tables {
+    fn default() -> Tables {
+        Tables {
+            pte: Box::new([0; (SLOT_PAGES / PTE_TABLE_PAGES / 64) as usize]),
+            pmd: 0,
+            count: 0,
+        }
+    }
+}
+
 /// Book-keeping of one slot.  It mirrors exactly the host mappings, so
 /// that invalidation never needs to ask the kernel what is mapped.
 #[derive(Default, Debug)]
@@ -104,6 +156,8 @@ pub struct SlotMap {
     touching: u64,
     /// Where in the slot `pages` and `large` may have entries.
     regions: Regions,
+    /// The host page tables under the slot's mappings.
+    tables: Tables,
 }
 
 /// How one page relates to its two neighbours.
@@ -128,6 +182,17 @@ impl SlotMap {
     /// Pages revoked.
     pub fn revoked_count(&self) -> usize {
         self.pages.len() - self.live
+    }
+
+    /// Host page tables under the slot's mappings (see [`Tables`]).
+    pub fn page_tables(&self) -> u64 {
+        self.tables.count
+    }
+
+    /// Host memory the slot costs: page tables and book-keeping.  Guest
+    /// RAM itself is not counted: it is QEMU's, whatever mirrors it.
+    pub fn host_bytes(&self) -> u64 {
+        self.pages.len() as u64 * PAGE_BOOK_BYTES + self.tables.count * TABLE_BYTES
     }
 
     /// Whether some page is revoked.
@@ -209,6 +274,7 @@ impl SlotMap {
         self.touching += a.touching;
         self.live += usize::from(!e.revoked);
         self.regions.mark(page, 1);
+        self.tables.mark(page);
         self.pages.insert(page, e);
     }
 
@@ -346,6 +412,7 @@ mod tests {
             backing: Backing {
                 fd: 3,
                 offset: file_page * PAGE_SIZE,
+                dump: crate::ram::Dump::Include,
             },
             prot,
         }

@@ -112,6 +112,37 @@ pub unsafe fn map_shared_fixed(
     check(ret).map(|_| ())
 }
 
+/// Leaves `[addr, addr + len)` out of core dumps (`MADV_DONTDUMP`), as
+/// QEMU leaves guest RAM out with `dump-guest-core=off`.
+///
+/// # Safety
+/// `[addr, addr + len)` must lie inside a reservation owned by the caller.
+pub unsafe fn dont_dump(addr: *mut u8, len: usize) -> io::Result<()> {
+    count_call();
+    // SAFETY: the caller owns the range; the advice changes no contents.
+    check_int(unsafe { libc::madvise(addr.cast(), len, libc::MADV_DONTDUMP) })
+}
+
+/// The process's address-space limit (`RLIMIT_AS`, `ulimit -v`) in
+/// bytes, or `None` when there is none.
+pub fn address_space_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid rlimit to write.
+    let ret = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut lim) };
+    (ret == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// Bytes of address space the process uses now (`VmSize`).
+pub fn address_space_used() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * host_page_size() as u64)
+}
+
 /// Turns `[addr, addr + len)` back into inaccessible reserved space.
 ///
 /// # Safety

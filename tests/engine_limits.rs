@@ -232,7 +232,7 @@ fn ram_on_huge_pages_is_refused_at_registration() {
         std::io::Error::last_os_error()
     );
     let err = e
-        .register_ram(0x7000_0000_0000, 2 << 20, fd, 0)
+        .register_ram(0x7000_0000_0000, 2 << 20, fd, 0, Dump::Include)
         .unwrap_err();
     assert!(
         matches!(
@@ -253,7 +253,7 @@ fn ram_on_huge_pages_is_refused_at_registration() {
 
     // A descriptor that is not open is an error too, not a crash.
     assert!(matches!(
-        e.register_ram(0x7000_0000_0000, 4096, 1_000_000, 0),
+        e.register_ram(0x7000_0000_0000, 4096, 1_000_000, 0, Dump::Include),
         Err(espt::Error::RamFile(_))
     ));
 }

@@ -103,6 +103,90 @@ run_emulator_checks() {
         -object memory-backend-memfd,id=mem0,size=128M,hugetlb=on,hugetlbsize=2M,share=on \
         -accel tcg,espt=on
     echo "$huge_before" >"$huge" 2>/dev/null || true
+    run_isolation_checks
+}
+
+# The guest-visible and host-visible limits of issue "correctness and
+# isolation": what ESPT refuses or falls back from, instead of exiting,
+# failing an allocation later, or handing the guest memory that is not
+# its own.
+run_isolation_checks() {
+    local mon=(bash -c "$MONITOR_SCRIPT" _ "$QEMU") cmds region_gib extra name
+    # -overcommit mem-lock would lock every mirror against RLIMIT_MEMLOCK:
+    # refused with a warning, the guest runs with plain TCG.
+    expect "refusal/mem-lock" 0 \
+        'espt=on ignored: ESPT maps guest RAM again for every mirror.*mem-lock' \
+        '^ESPT: inactive' -- \
+        "${mon[@]}" -M virt -cpu cortex-a15 -m 128M -overcommit mem-lock=on -accel tcg,espt=on
+    # Postcopy would let a mirror fault in a zero page before the page
+    # arrives: the destination refuses the capability, with espt=on only.
+    cmds='migrate_set_capability postcopy-ram on\ninfo migrate_capabilities\nquit\n'
+    expect "refusal/postcopy-into-espt" 0 \
+        'Postcopy is not supported: ESPT \(-accel tcg,espt=on\) mirrors guest RAM' \
+        'postcopy-ram: off' -- \
+        bash -c 'printf "$1" | "${@:2}" -display none -nic none -serial none -monitor stdio \
+            -incoming defer' _ "$cmds" "$QEMU" -M virt -cpu cortex-a15 -m 128M -accel tcg,espt=on
+    expect "refusal/postcopy-without-espt-allowed" 0 'postcopy-ram: on' -- \
+        bash -c 'printf "$1" | "${@:2}" -display none -nic none -serial none -monitor stdio \
+            -incoming defer' _ "$cmds" "$QEMU" -M virt -cpu cortex-a15 -m 128M -accel tcg,espt=off
+    # An address-space limit that the region fits but the region and guest
+    # RAM together do not: refused before anything is allocated, never a
+    # failed RAM allocation afterwards.  The limits straddle the point
+    # where ESPT's reservation leaves room for 1 GiB of RAM.
+    region_gib=$(printf 'info espt\nquit\n' | timeout 60 "$QEMU" -M virt -cpu cortex-a15 -m 1G \
+        -display none -nic none -serial none -monitor stdio -S -accel tcg,espt=on 2>/dev/null |
+        sed -n 's/^region: .*(\([0-9]*\) GiB).*/\1/p')
+    for extra in 1024 1536 2048 3072 6144; do
+        name=refusal/address-space-limit-plus-${extra}M
+        if [ -z "$region_gib" ]; then
+            guest_result "$name" " cannot read the region size from info espt;" ""
+            continue
+        fi
+        expect "$name" 0 '^ESPT: (active|inactive \(cannot reserve [0-9]+ GiB of host address space)' -- \
+            env PREFIX="ulimit -v $((region_gib * 1024 * 1024 + extra * 1024))" "${mon[@]}" \
+            -M virt -cpu cortex-a15 -m 1G -accel tcg,espt=on
+    done
+    run_map_count_check
+}
+
+# vm.max_map_count too low to give ESPT a useful budget: refused with a
+# warning that says what to raise, rather than a budget of 0 that refuses
+# every fill in silence.  Lowers the system-wide limit for a moment.
+run_map_count_check() {
+    local name=refusal/low-max-map-count knob=/proc/sys/vm/max_map_count before
+    if [ -n "${GUEST_FILTER:-}" ] && ! [[ $name =~ $GUEST_FILTER ]]; then
+        return 0
+    fi
+    before=$(cat "$knob")
+    if ! echo 2000 >"$knob" 2>/dev/null; then
+        guest_result "$name" " cannot lower $knob (not root?);" ""
+        return 0
+    fi
+    expect "$name" 0 \
+        'espt=on ignored: vm.max_map_count is 2000, which leaves ESPT 0 host mappings.*sysctl vm.max_map_count' \
+        '^ESPT: inactive' -- \
+        bash -c "$MONITOR_SCRIPT" _ "$QEMU" -M virt -cpu cortex-a15 -m 128M -accel tcg,espt=on
+    echo "$before" >"$knob"
+}
+
+# The oracle itself: a run that fell back to plain TCG gives the espt=off
+# output, so _guest_espt_used must catch it, or every guest test could
+# pass with ESPT off.
+run_oracle_check() {
+    local name=oracle/fallback-to-plain-tcg-is-caught base=$GUEST_OUT/oracle why
+    if [ -n "${GUEST_FILTER:-}" ] && ! [[ $name =~ $GUEST_FILTER ]]; then
+        return 0
+    fi
+    (ulimit -v 8388608
+        ESPT_GOVERNOR=off timeout 60 "$QEMU" -M virt -cpu cortex-a15 -m 256M -nographic -nic none \
+            -semihosting-config enable=on,target=native -kernel "$BAREMETAL_OUT/mmu_short.elf" \
+            -accel tcg,espt=on $(_guest_trace_args shadow) </dev/null >"$base.shadow.log" 2>"$base.shadow.err")
+    why=$(_guest_espt_used "$base" shadow)
+    if [[ $why == *"fell back to plain TCG"* ]]; then
+        guest_result "$name" "" "($why)"
+    else
+        guest_result "$name" " _guest_espt_used did not report the fallback (said: '$why');" "" "$base.shadow.err"
+    fi
 }
 
 # Snapshot load with ESPT on: save the machine before it runs, let the

@@ -9,7 +9,9 @@
 # it charges a few refills and back on a millisecond later ("flip").  The
 # console outputs must be identical byte for byte, every run must exit
 # with the expected status, and the espt=off output must match the test's
-# success pattern.
+# success pattern.  Identical output alone would pass a run that fell back
+# to plain TCG, so every espt=on run must also show that ESPT was active
+# and did its work (_guest_espt_used: QEMU's trace event espt_exit).
 #
 # Environment:
 #   QEMU            emulator to run (default: build/bin/qemu-system-arm)
@@ -39,6 +41,46 @@ _guest_accel() {
         echo "tcg,espt=on"
     else
         echo "tcg,espt=$1"
+    fi
+}
+
+# QEMU arguments of a run in MODE: the trace event that says at exit
+# what ESPT did (nothing with espt=off, which never starts it).
+_guest_trace_args() {
+    if [ "${GUEST_NO_ESPT:-0}" != 1 ] && [ "$1" != off ]; then
+        echo "-trace espt_exit"
+    fi
+}
+
+# _guest_espt_used BASE MODE: why the espt=on run in MODE, whose stderr is
+# BASE.MODE.err, does not show that ESPT did its work, or nothing.  It
+# must not have fallen back to plain TCG ("espt=on ignored"), and its
+# espt_exit line must say "active 1".  With the shadow on from the first
+# access (shadow) or back on every millisecond (flip), it must also have
+# mirrored pages and redirected faults; the default policy (on) may leave
+# a short-lived program on the soft TLB, as it should, so there the
+# engine only has to have been active.
+_guest_espt_used() {
+    local base=$1 mode=$2 line fills run_fills redirects
+    if [ "${GUEST_NO_ESPT:-0}" = 1 ] || [ "$mode" = off ]; then
+        return 0
+    fi
+    if grep -q 'espt=on ignored' "$base.$mode.err" 2>/dev/null; then
+        echo -n " espt=$mode fell back to plain TCG ($(grep -m1 -o 'espt=on ignored: [^;]*' "$base.$mode.err"));"
+        return 0
+    fi
+    line=$(grep -m1 -E 'espt_exit active [01] ' "$base.$mode.err" 2>/dev/null)
+    if [ -z "$line" ]; then
+        echo -n " espt=$mode: no espt_exit trace on stderr (QEMU did not exit normally?);"
+        return 0
+    fi
+    if ! [[ $line =~ active\ 1\ fills\ ([0-9]+)\ run_fills\ ([0-9]+)\ redirects\ ([0-9]+) ]]; then
+        echo -n " espt=$mode: ESPT was not active ($line);"
+        return 0
+    fi
+    fills=${BASH_REMATCH[1]} run_fills=${BASH_REMATCH[2]} redirects=${BASH_REMATCH[3]}
+    if [ "$mode" != on ] && { [ $((fills + run_fills)) -eq 0 ] || [ "$redirects" -eq 0 ]; }; then
+        echo -n " espt=$mode: the shadow was not used (fills $fills, run fills $run_fills, redirects $redirects);"
     fi
 }
 
@@ -102,12 +144,14 @@ guest_test() {
     local base="$GUEST_OUT/${name//\//_}" mode rc why=""
     local -A rcs
     for mode in "${GUEST_MODES[@]}"; do
+        # shellcheck disable=SC2046 # the trace arguments are words
         ESPT_GOVERNOR=$(_guest_governor "$mode") \
             timeout --kill-after=10 "$timeout_s" "$QEMU" "$@" \
-            -accel "$(_guest_accel "$mode")" \
+            -accel "$(_guest_accel "$mode")" $(_guest_trace_args "$mode") \
             </dev/null >"$base.$mode.log" 2>"$base.$mode.err"
         rc=$?
         rcs[$mode]=$rc
+        why="$why$(_guest_espt_used "$base" "$mode")"
         if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
             why="$why espt=$mode timed out after ${timeout_s}s;"
         elif [ "$rc" -ne "$expect_rc" ]; then
@@ -116,7 +160,7 @@ guest_test() {
     done
     why="$why$(_guest_oracle "$base" "$pattern")"
     guest_result "guest/$name" "$why" \
-        "(espt=off rc=${rcs[off]}, espt=on rc=${rcs[on]}, shadow rc=${rcs[shadow]}, flip rc=${rcs[flip]}, identical output)" \
+        "(espt=off rc=${rcs[off]}, espt=on rc=${rcs[on]}, shadow rc=${rcs[shadow]}, flip rc=${rcs[flip]}, identical output, shadow used)" \
         "$base".{off,on,shadow,flip}.log "$base".{on,shadow,flip}.err
 }
 
@@ -139,9 +183,10 @@ gdb_guest_test() {
         # /tmp: a unix socket's path must stay short.
         sock=$(mktemp -u /tmp/espt-gdb.XXXXXX)
         rm -f "$base.$mode.console"
+        # shellcheck disable=SC2046 # the trace arguments are words
         ESPT_GOVERNOR=$(_guest_governor "$mode") \
             timeout --kill-after=10 "$timeout_s" "$QEMU" "$@" \
-            -accel "$(_guest_accel "$mode")" -S \
+            -accel "$(_guest_accel "$mode")" $(_guest_trace_args "$mode") -S \
             -gdb "unix:$sock,server=on,wait=on" -serial "file:$base.$mode.console" \
             </dev/null >/dev/null 2>"$base.$mode.err" &
         pid=$!
@@ -156,6 +201,7 @@ gdb_guest_test() {
         wait "$pid"
         rc=$?
         rm -f "$sock"
+        why="$why$(_guest_espt_used "$base" "$mode")"
         cat "$base.$mode.gdb" "$base.$mode.console" >"$base.$mode.log" 2>/dev/null
         if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ] || [ "$grc" -eq 124 ] || [ "$grc" -eq 137 ]; then
             why="$why espt=$mode timed out after ${timeout_s}s;"

@@ -10,6 +10,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use dynasmrt::{dynasm, DynasmApi, DynasmLabelApi, ExecutableBuffer};
 use espt::abi::EsptSlotTable;
 use espt::engine::{Config, Engine, SlotTable, VcpuId};
+pub use espt::ram::Dump;
 use espt::sites;
 use espt::types::{MmuIdx, PAGE_SIZE};
 
@@ -71,11 +72,16 @@ impl GuestRam {
     }
 
     pub fn register(&self, e: &Engine) {
+        self.register_with(e, Dump::Include);
+    }
+
+    pub fn register_with(&self, e: &Engine, dump: Dump) {
         e.register_ram(
             self.host as usize,
             self.pages * PAGE_SIZE,
             self.fd.as_raw_fd(),
             0,
+            dump,
         )
         .unwrap();
     }
