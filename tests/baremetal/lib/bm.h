@@ -272,6 +272,39 @@ void lp_identity(uint64_t *l1, uint64_t *l2low);
 void mmu_on_lpae(uint64_t *l1, uint32_t asid);
 void mmu_off(void);
 
+/* ---- generic timer (virtual count, readable at PL1) ---- */
+static inline uint64_t cntvct(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("isb\n\tmrrc p15, 1, %0, %1, c14" : "=r"(lo), "=r"(hi) :: "memory");
+    return (uint64_t)hi << 32 | lo;
+}
+static inline uint32_t cntfrq(void) { return MRC(0, c14, c0, 0); }
+/* the count ms milliseconds from now */
+uint64_t deadline_ms(uint32_t ms);
+static inline int passed(uint64_t deadline) { return cntvct() >= deadline; }
+
+/* ---- PSCI and other CPUs: smp.c ----
+ * QEMU's virt board without EL2/EL3 implements PSCI itself, reached with
+ * HVC; the CPUs other than CPU0 start powered off. */
+#define PSCI_CPU_ON       0x84000003u
+#define PSCI_SYSTEM_RESET 0x84000009u
+#define PSCI_SUCCESS      0
+#define PSCI_INVALID      (-2)        /* CPU_ON: no such CPU */
+int32_t psci_call(uint32_t fn, uint32_t a1, uint32_t a2, uint32_t a3);
+/*
+ * Power on CPU cpu (MPIDR affinity 0, 1..3) to run fn(arg) in SVC mode
+ * with the MMU off, on stacks of its own and with CPU0's vectors; when fn
+ * returns the CPU waits in WFI.  Returns PSCI's status (PSCI_SUCCESS, or
+ * PSCI_INVALID when the machine has no such CPU).
+ */
+int32_t cpu_start(uint32_t cpu, void (*fn)(uint32_t), uint32_t arg);
+/* Reset the whole machine; returns only if PSCI refused. */
+int32_t system_reset(void);
+/* Wait until *flag is nonzero or ms of guest time have passed; returns *flag. */
+uint32_t wait_flag(volatile uint32_t *flag, uint32_t ms);
+static inline uint32_t cpu_index(void) { return MRC(0, c0, c0, 5) & 0xff; }
+
 /* ---- misc ---- */
 void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
