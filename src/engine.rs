@@ -14,7 +14,8 @@
 //!    "stay on the slow path", and [`Engine::check`] refuses what cannot
 //!    be served before anything is set up;
 //! 5. host limits: the VMA budget, enforced before every mapping call
-//!    ([`Inner::make_room`]).
+//!    (`Inner::make_room`), and the bound on the host memory of mirrors
+//!    (`Inner::ensure_budget`).
 //!
 //! Concurrency: one mutex guards the book-keeping.  Slot tables are
 //! written only for the vCPU whose operation it is, which QEMU runs on

@@ -31,16 +31,25 @@ pub static REDIRECTS: AtomicU64 = AtomicU64::new(0);
 /// Faults passed on to the previous handler (or the default action).
 pub static FOREIGN: AtomicU64 = AtomicU64::new(0);
 
-/// The handler that was installed before ours, written once (under
-/// `INSTALLED`) before ours is installed, read-only afterwards.
+/// A handler installed before ours, which faults that are not ours go
+/// to.  Each entry of [`PREVIOUS`] is written once, under `INSTALLED`,
+/// before [`CHAIN`] names it, and never again: the handler reads without
+/// a lock whichever entry `CHAIN` names.
 struct Previous(std::cell::UnsafeCell<libc::sigaction>);
-// SAFETY: written once before the handler that reads it exists.
+// SAFETY: each entry is written once, before it is published in CHAIN.
 unsafe impl Sync for Previous {}
-static PREVIOUS: Previous = Previous(std::cell::UnsafeCell::new(
+#[allow(clippy::declare_interior_mutable_const)]
+const NO_PREVIOUS: Previous = Previous(std::cell::UnsafeCell::new(
     // SAFETY: sigaction is plain old data; all-zero is SIG_DFL, no flags.
     unsafe { std::mem::zeroed() },
 ));
-static INSTALLED: Mutex<bool> = Mutex::new(false);
+/// How many times a handler installed after ours can be put behind it.
+const MAX_PREVIOUS: usize = 8;
+static PREVIOUS: [Previous; MAX_PREVIOUS] = [NO_PREVIOUS; MAX_PREVIOUS];
+/// The entry of [`PREVIOUS`] that faults not ours are chained to.
+static CHAIN: AtomicUsize = AtomicUsize::new(0);
+/// Entries of [`PREVIOUS`] written so far; guarded by the lock.
+static INSTALLED: Mutex<usize> = Mutex::new(0);
 
 /// Makes faults in `[start, start + len)` eligible for redirection.
 pub fn add_region(start: usize, len: usize) -> bool {
@@ -72,26 +81,82 @@ fn in_region(addr: usize) -> bool {
     })
 }
 
-/// Installs the handler once per process; later calls do nothing.
-pub fn install() -> io::Result<()> {
-    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
-    if *installed {
-        return Ok(());
-    }
-    // SAFETY: we build a valid sigaction for our handler; the previous
-    // action is written to PREVIOUS before any of our handlers can run
-    // (we hold INSTALLED, and the handler is not installed yet).
+fn our_action() -> libc::sigaction {
+    // SAFETY: sigaction is plain old data; we fill in a valid action.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = on_sigsegv as *const () as usize;
         sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
         libc::sigemptyset(&mut sa.sa_mask);
-        if libc::sigaction(libc::SIGSEGV, &sa, PREVIOUS.0.get()) != 0 {
+        sa
+    }
+}
+
+/// Installs the handler once per process; later calls do nothing.
+pub fn install() -> io::Result<()> {
+    let mut written = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if *written > 0 {
+        return Ok(());
+    }
+    let sa = our_action();
+    // SAFETY: a valid action for our handler; the previous action is
+    // written to PREVIOUS[0] before any of our handlers can run (we hold
+    // INSTALLED, and the handler is not installed yet).
+    if unsafe { libc::sigaction(libc::SIGSEGV, &sa, PREVIOUS[0].0.get()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    *written = 1;
+    Ok(())
+}
+
+/// What [`ensure_first`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handler {
+    /// Not installed, or ours is the process's handler.
+    Ours,
+    /// Another handler had replaced ours (a library that installs its
+    /// own, loaded after the engine started): ours is back in front, and
+    /// passes on to it every fault that is not a guest access.
+    Restored,
+}
+
+/// Puts the handler back in front if something replaced it since it was
+/// installed: without it, the first fault of a guest access would reach
+/// a handler that knows nothing of the shadow and kill QEMU.  Callable
+/// from any thread, outside signal context.
+pub fn ensure_first() -> io::Result<Handler> {
+    let mut written = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if *written == 0 {
+        return Ok(Handler::Ours);
+    }
+    // SAFETY: reading the current action into a valid sigaction.
+    let current = unsafe {
+        let mut cur: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGSEGV, std::ptr::null(), &mut cur) != 0 {
             return Err(io::Error::last_os_error());
         }
+        cur
+    };
+    if current.sa_sigaction == on_sigsegv as *const () as usize {
+        return Ok(Handler::Ours);
     }
-    *installed = true;
-    Ok(())
+    if *written == MAX_PREVIOUS {
+        return Err(io::Error::other(
+            "the SIGSEGV handler was replaced too many times to chain to another",
+        ));
+    }
+    let slot = &PREVIOUS[*written];
+    // SAFETY: this entry has never been written nor published, so no
+    // handler reads it; it is published below, before ours is back.
+    unsafe { *slot.0.get() = current };
+    CHAIN.store(*written, Ordering::Release);
+    *written += 1;
+    let sa = our_action();
+    // SAFETY: a valid action for our handler.
+    if unsafe { libc::sigaction(libc::SIGSEGV, &sa, std::ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Handler::Restored)
 }
 
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -128,9 +193,9 @@ extern "C" fn on_sigsegv(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut
 /// default action is restored so that returning re-executes the access and
 /// the process dies of it with its normal report (core dump included).
 fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
-    // SAFETY: PREVIOUS was written before our handler was installed and is
-    // never written again.
-    let prev = unsafe { &*PREVIOUS.0.get() };
+    // SAFETY: the entry CHAIN names was written before it was published
+    // and is never written again.
+    let prev = unsafe { &*PREVIOUS[CHAIN.load(Ordering::Acquire)].0.get() };
     let handler = prev.sa_sigaction;
     if handler == libc::SIG_DFL || handler == libc::SIG_IGN {
         // SAFETY: sigaction is async-signal-safe; SIG_DFL is valid.

@@ -13,6 +13,7 @@ use crate::abi::{
 };
 use crate::engine::{Config, ContextKey, Engine, SlotTable, VcpuId};
 use crate::error::Error;
+use crate::fault;
 use crate::governor::Tuning;
 use crate::ram::Dump;
 use crate::sites;
@@ -407,6 +408,27 @@ pub extern "C" fn espt_sites_clear() {
     }
 }
 
+/// # Safety
+/// `restored` must be valid to write; `err` must have `err_len` writable
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn espt_fault_handler_restore(
+    restored: *mut bool,
+    err: *mut c_char,
+    err_len: usize,
+) -> EsptStatus {
+    match fault::ensure_first() {
+        Ok(h) => {
+            // SAFETY: per the contract above.
+            if let Some(r) = unsafe { restored.as_mut() } {
+                *r = h == fault::Handler::Restored;
+            }
+            EsptStatus::ESPT_OK
+        }
+        Err(e) => report(&Error::Signal(e), err, err_len),
+    }
+}
+
 #[no_mangle]
 pub extern "C" fn espt_region_base() -> u64 {
     engine().map_or(0, |e| e.region_base() as u64)
@@ -434,3 +456,51 @@ pub unsafe extern "C" fn espt_get_stats(stats: *mut EsptStats) {
         *out = s;
     }
 }
+
+/// Asserts that each exported function has exactly the signature bindgen
+/// gave its declaration in the contract header.
+macro_rules! same_signature {
+    ($($name:ident),* $(,)?) => {
+        $(
+            const _: () = {
+                #[allow(unused)]
+                fn check() {
+                    // Two distinct fn items meet in one if/else only when
+                    // their signatures coerce to the same fn-pointer type.
+                    let _ = if true { crate::abi::$name } else { $name };
+                }
+            };
+        )*
+    };
+}
+
+same_signature!(
+    espt_init,
+    espt_active,
+    espt_check,
+    espt_ram_register,
+    espt_ram_unregister,
+    espt_vcpu_create,
+    espt_vcpu_destroy,
+    espt_fill,
+    espt_fill_run,
+    espt_any_mirrored,
+    espt_switch_context,
+    espt_tick,
+    espt_translated,
+    espt_flush_all,
+    espt_flush_mmuidx,
+    espt_flush_context,
+    espt_flush_page,
+    espt_flush_range,
+    espt_protect_host_range,
+    espt_site_register,
+    espt_site_take_patch,
+    espt_sites_remove,
+    espt_sites_clear,
+    espt_fault_handler_restore,
+    espt_region_base,
+    espt_soft_base,
+    espt_region_size,
+    espt_get_stats,
+);

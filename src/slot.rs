@@ -184,7 +184,7 @@ impl SlotMap {
         self.pages.len() - self.live
     }
 
-    /// Host page tables under the slot's mappings (see [`Tables`]).
+    /// Host page tables under the slot's mappings (counted as `Tables` says).
     pub fn page_tables(&self) -> u64 {
         self.tables.count
     }

@@ -169,6 +169,34 @@ run_map_count_check() {
     echo "$before" >"$knob"
 }
 
+# dump-guest-core=off (libvirt's default) keeps guest RAM out of QEMU's
+# core dumps; the mirrors of it must stay out too.  A bare-metal program
+# that runs for a few seconds with every access through the shadow; while
+# it runs, every mapping of guest RAM's memfd in QEMU's smaps (QEMU's own
+# and each mirror) must carry the "dd" (don't dump) flag, and there must
+# be mirrors to look at.
+run_dump_check() {
+    local name=isolation/dump-guest-core-off-covers-mirrors dir=$GUEST_OUT/dump pid why="" n dd
+    if [ -n "${GUEST_FILTER:-}" ] && ! [[ $name =~ $GUEST_FILTER ]]; then
+        return 0
+    fi
+    mkdir -p "$dir"
+    ESPT_GOVERNOR=off timeout 60 "$QEMU" -M virt,dump-guest-core=off -cpu cortex-a15 -m 256M \
+        -display none -nic none -serial "file:$dir/console.log" \
+        -semihosting-config enable=on,target=native -kernel "$BAREMETAL_OUT/loadvm_rekey.elf" \
+        -accel tcg,espt=on </dev/null >"$dir/qemu.err" 2>&1 &
+    pid=$!
+    sleep 3
+    awk '/^[0-9a-f]+-[0-9a-f]+ / { name = $6; memfd = (name ~ /^\/memfd:/) }
+         memfd && /^VmFlags:/ { print }' "/proc/$pid/smaps" >"$dir/memfd-flags.txt" 2>/dev/null
+    wait "$pid" || why="$why QEMU exited $? ($dir/qemu.err);"
+    n=$(wc -l <"$dir/memfd-flags.txt")
+    dd=$(grep -c ' dd' "$dir/memfd-flags.txt")
+    [ "$n" -gt 4 ] || why="$why only $n mappings of guest RAM: no mirrors to check ($dir/memfd-flags.txt);"
+    [ "$n" = "$dd" ] || why="$why $((n - dd)) of $n mappings of guest RAM lack the don't-dump flag;"
+    guest_result "$name" "$why" "($n mappings of guest RAM, all marked don't-dump)"
+}
+
 # The oracle itself: a run that fell back to plain TCG gives the espt=off
 # output, so _guest_espt_used must catch it, or every guest test could
 # pass with ESPT off.

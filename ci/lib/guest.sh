@@ -84,6 +84,19 @@ _guest_espt_used() {
     fi
 }
 
+# _guest_take_trace BASE.MODE: a test that sends QEMU's log to its
+# console output (-d int -D /dev/stdout) gets the espt_exit trace there
+# too; move it to the .err file, where _guest_espt_used reads it, so that
+# the outputs compared are the guest's alone.
+_guest_take_trace() {
+    local run=$1
+    if grep -q '^espt_exit active ' "$run.log" 2>/dev/null; then
+        grep '^espt_exit active ' "$run.log" >>"$run.err"
+        grep -v '^espt_exit active ' "$run.log" >"$run.log.tmp"
+        mv "$run.log.tmp" "$run.log"
+    fi
+}
+
 _guest_governor() {
     case $1 in
     shadow) echo off ;;
@@ -151,6 +164,7 @@ guest_test() {
             </dev/null >"$base.$mode.log" 2>"$base.$mode.err"
         rc=$?
         rcs[$mode]=$rc
+        _guest_take_trace "$base.$mode"
         why="$why$(_guest_espt_used "$base" "$mode")"
         if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
             why="$why espt=$mode timed out after ${timeout_s}s;"

@@ -271,12 +271,17 @@ impl Jit {
             assert!(sites::global().insert(s, len, slow, 0));
             sites_out.push((s, len, slow));
         }
-        // SAFETY: each entry is the start of a function with these
-        // signatures, generated above; the buffer lives in `Jit`.
         let f = |i: usize| buf.ptr(entries[i]);
-        let loads = [0, 1, 2, 3].map(|i| unsafe { std::mem::transmute::<*const u8, LoadFn>(f(i)) });
-        let stores =
-            [4, 5, 6, 7].map(|i| unsafe { std::mem::transmute::<*const u8, StoreFn>(f(i)) });
+        let loads = [0, 1, 2, 3].map(|i| {
+            // SAFETY: entries 0-3 start load functions of this signature,
+            // generated above; the buffer lives as long as the `Jit`.
+            unsafe { std::mem::transmute::<*const u8, LoadFn>(f(i)) }
+        });
+        let stores = [4, 5, 6, 7].map(|i| {
+            // SAFETY: entries 4-7 start store functions of this signature,
+            // generated above; the buffer lives as long as the `Jit`.
+            unsafe { std::mem::transmute::<*const u8, StoreFn>(f(i)) }
+        });
         Jit {
             _buf: buf,
             loads,
