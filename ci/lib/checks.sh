@@ -226,11 +226,12 @@ run_snapshot_check() {
     rm -rf "$dir"
     mkdir -p "$dir"
     qemu-img create -q -f qcow2 "$dir/disk.qcow2" 16M || return
-    expect "monitor/loadvm-with-espt" 0 '^PASS linux-boot' -- \
+    expect "monitor/loadvm-with-espt" 0 '^PASS linux-boot' 'espt_exit active 1 ' -- \
         bash -c '
             qemu=$1 guest=$2 dir=$3 hmp_py=$4
             "$qemu" -M virt -cpu cortex-a15 -m 256M -nic none -display none -no-reboot \
-                -accel tcg,espt=on -S -kernel "$guest/zImage" -initrd "$guest/initrd.cpio.gz" \
+                -accel tcg,espt=on -trace espt_exit -S \
+                -kernel "$guest/zImage" -initrd "$guest/initrd.cpio.gz" \
                 -append "console=ttyAMA0 quiet loglevel=0 printk.time=0 panic=-1 espt.workload=none" \
                 -drive if=none,id=d,file="$dir/disk.qcow2" -device virtio-blk-device,drive=d \
                 -chardev stdio,id=con,signal=off -serial chardev:con \
@@ -297,6 +298,8 @@ run_migration_check() {
             "migrate exec:cat>$dir/stream" "info migrate" "info espt" >"$dir/monitor.log" 2>&1
         grep -Eiq 'status: *completed' "$dir/monitor.log" ||
             why="$why the migration did not complete ($dir/monitor.log);"
+        grep -q '^ESPT: active' "$dir/monitor.log" ||
+            why="$why ESPT was not active on the source ($dir/monitor.log);"
         python3 "$hmp_py" "$dir/mon.sock" run quit >/dev/null 2>&1
     else
         why="$why the workload did not start ($dir/source.log);"
@@ -305,8 +308,10 @@ run_migration_check() {
     grep -q '^PASS' "$dir/source.log" && why="$why the workload ended before the migration;"
     if [ -z "$why" ]; then
         timeout --kill-after=10 900 "$QEMU" "${args[@]}" -serial "file:$dir/destination.log" \
-            -incoming "exec:cat $dir/stream" </dev/null >"$dir/destination.err" 2>&1 ||
+            -incoming "exec:cat $dir/stream" -trace espt_exit </dev/null >"$dir/destination.err" 2>&1 ||
             why="$why the destination exited $? ($dir/destination.err);"
+        grep -q '^espt_exit active 1 ' "$dir/destination.err" ||
+            why="$why ESPT was not active on the destination ($dir/destination.err);"
         cat "$dir/source.log" "$dir/destination.log" >"$dir/console.log"
         why="$why$(same_as_reference "$dir/console.log")"
     fi
@@ -338,6 +343,8 @@ run_reset_check() {
         why="$why the workload did not reach its text tests ($dir/console.log);"
     fi
     wait "$pid" || why="$why QEMU exited $? ($dir/qemu.err);"
+    grep -q '^ESPT: active' "$dir/monitor.log" ||
+        why="$why ESPT was not active ($dir/monitor.log);"
     [ "$(grep -c '^Linux guest up' "$dir/console.log")" = 2 ] ||
         why="$why the guest did not boot exactly twice ($dir/console.log);"
     if [ -z "$why" ]; then

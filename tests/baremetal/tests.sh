@@ -105,3 +105,87 @@ gdb_guest_test baremetal/gdb-watchpoints 120 '^watch_done after 12 stops' \
     "$GUEST_ROOT/tests/baremetal/watch.gdb" "$BAREMETAL_OUT/watch.elf" -- \
     -M virt -cpu cortex-a15 -m 256M -display none -nic none -monitor none \
     -semihosting-config enable=on,target=native -kernel "$BAREMETAL_OUT/watch.elf"
+
+# A hostile guest (hostile_maps.c): its RAM mapped over and over across
+# the 4 GiB of 12 ASIDs, one page touched in every 2 MiB under both mmu
+# indexes, then every 64 KiB of 1 GiB of blocks.  First as a differential
+# test like the others.
+guest_test baremetal/hostile-maps 120 0 '^PASS hostile_maps' -- \
+    -M virt -cpu cortex-a15 -m 256M -nographic -nic none \
+    -semihosting-config enable=on,target=native \
+    -kernel "$BAREMETAL_OUT/hostile_maps.elf"
+
+# Then for the host memory it makes QEMU spend: once with espt=off and
+# once with espt=on and ESPT_GOVERNOR=off (the shadow from the first
+# access), each sampled every 0.2 s from /proc/PID/status.  The engine
+# keeps the host memory of mirrors (page tables and book-keeping) within
+# a quarter of guest RAM, at least 64 MiB; so the espt=on peak of VmPTE
+# may exceed the espt=off peak by no more than that bound, and the peak
+# of RssAnon by no more than the bound and 64 MiB of slack (allocator
+# and the engine's other tables).  Without the bound this guest drives
+# VmPTE past 120 MiB and RssAnon past 300 MiB.  Guest RAM comes from a
+# shared memfd in both runs: QEMU's default RAM is anonymous memory with
+# espt=off (the guest touches all of it, 256 MiB of RssAnon) and shared
+# with espt=on, so only with the same backend in both does RssAnon
+# compare QEMU's own memory.
+run_hostile_memory_check() {
+    local name=isolation/hostile-guest-memory-bound
+    if [ -n "${GUEST_FILTER:-}" ] && ! [[ $name =~ $GUEST_FILTER ]]; then
+        return 0
+    fi
+    local base=$GUEST_OUT/hostile-memory ram_mib=256 limit_s=120 mode pid rc key val deadline
+    local why="" bound_kib slack_kib=$((64 * 1024)) d_pte d_anon
+    local -A pte anon what=([off]="espt=off" [shadow]="espt=on (ESPT_GOVERNOR=off)")
+    bound_kib=$((ram_mib * 1024 / 4))
+    [ "$bound_kib" -ge $((64 * 1024)) ] || bound_kib=$((64 * 1024))
+    for mode in off shadow; do
+        pte[$mode]=0
+        anon[$mode]=0
+        # Not through timeout(1): $! must be QEMU itself.  The
+        # trace argument is a word list.
+        # shellcheck disable=SC2046
+        ESPT_GOVERNOR=$(_guest_governor "$mode") "$QEMU" \
+            -M virt,memory-backend=mem0 -cpu cortex-a15 -m "${ram_mib}M" \
+            -object "memory-backend-memfd,id=mem0,size=${ram_mib}M,share=on" \
+            -nographic -nic none -semihosting-config enable=on,target=native \
+            -kernel "$BAREMETAL_OUT/hostile_maps.elf" \
+            -accel "$(_guest_accel "$mode")" $(_guest_trace_args "$mode") \
+            </dev/null >"$base.$mode.log" 2>"$base.$mode.err" &
+        pid=$!
+        deadline=$((SECONDS + limit_s))
+        while kill -0 "$pid" 2>/dev/null; do
+            while read -r key val _; do
+                case $key in
+                VmPTE:) [ "$val" -le "${pte[$mode]}" ] || pte[$mode]=$val ;;
+                RssAnon:) [ "$val" -le "${anon[$mode]}" ] || anon[$mode]=$val ;;
+                esac
+            done 2>/dev/null <"/proc/$pid/status"
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                kill "$pid" 2>/dev/null
+                why="$why ${what[$mode]} timed out after ${limit_s}s;"
+                break
+            fi
+            sleep 0.2
+        done
+        wait "$pid"
+        rc=$?
+        [ "$rc" -eq 0 ] || why="$why ${what[$mode]} exited $rc (expected 0);"
+        [ "${pte[$mode]}" -gt 0 ] && [ "${anon[$mode]}" -gt 0 ] ||
+            why="$why no VmPTE/RssAnon sample of the ${what[$mode]} run;"
+    done
+    why="$why$(_guest_espt_used "$base" shadow)"
+    cmp -s "$base.off.log" "$base.shadow.log" ||
+        why="$why outputs differ (diff $base.off.log $base.shadow.log);"
+    grep -q '^PASS hostile_maps' "$base.off.log" || why="$why output lacks /^PASS hostile_maps/;"
+    d_pte=$((pte[shadow] - pte[off]))
+    d_anon=$((anon[shadow] - anon[off]))
+    [ "$d_pte" -le "$bound_kib" ] ||
+        why="$why peak VmPTE grew by $d_pte KiB with espt=on (${pte[off]} -> ${pte[shadow]} KiB), more than the $bound_kib KiB bound;"
+    [ "$d_anon" -le $((bound_kib + slack_kib)) ] ||
+        why="$why peak RssAnon grew by $d_anon KiB with espt=on (${anon[off]} -> ${anon[shadow]} KiB), more than the $bound_kib KiB bound + $slack_kib KiB;"
+    guest_result "$name" "$why" \
+        "(peak VmPTE ${pte[off]} KiB espt=off, ${pte[shadow]} KiB espt=on: +$d_pte of $bound_kib KiB bound; peak RssAnon ${anon[off]} KiB, ${anon[shadow]} KiB: +$d_anon of $((bound_kib + slack_kib)) KiB allowed)" \
+        "$base.off.log" "$base.shadow.log" "$base.shadow.err"
+}
+
+run_hostile_memory_check
