@@ -1,7 +1,7 @@
 //! The engine: vCPUs and their slots, fills, invalidation, write
 //! protection and the host's mapping limit.
 //!
-//! Where DESIGN.md's invariants live:
+//! Where the invariants of docs/design.md live:
 //! 1. writable only if the soft TLB says a store goes straight to RAM:
 //!    [`Engine::fill`] maps with exactly the protection QEMU passes, and
 //!    [`Engine::protect_host_range`] downgrades every shadow of a page

@@ -9,7 +9,7 @@
 //! can reach at most 4 GiB plus the access size past a slot's base.  The
 //! guard space after every slot is never mapped: an access that runs past
 //! the end of the guest address space faults there instead of touching
-//! another slot (DESIGN.md invariant 3).  A guard as large as the slot
+//! another slot (docs/design.md invariant 3).  A guard as large as the slot
 //! keeps every slot base 8 GiB aligned and costs only address space.
 
 use crate::error::{Error, Result};
