@@ -81,6 +81,7 @@ fn main() {
         .allowlist_type("Espt.*")
         .allowlist_var("ESPT_.*")
         .rustified_enum("EsptStatus")
+        .rustified_enum("EsptLogLevel")
         .derive_default(true)
         .layout_tests(true)
         .generate()

@@ -503,7 +503,7 @@ impl Engine {
                 .map_err(Error::Thread)?,
         );
         log::info!(
-            "espt: region {:#x}+{:#x}, {} slots, VMA budget {}",
+            "region {:#x}+{:#x}, {} slots, VMA budget {}",
             inner.region.base(),
             inner.region.size(),
             nb_slots,
@@ -1261,7 +1261,7 @@ impl Inner {
     fn clear_retired(&self, slot: SlotId) {
         if let Err(e) = self.region.clear_slot(slot) {
             // The slot stays unreachable; it is only lost to the pool.
-            log::error!("espt: cannot clear {slot:?}: {e}");
+            log::error!("cannot clear {slot:?}, lost to the pool: {e}");
         }
     }
 

@@ -9,12 +9,14 @@ use std::ffi::c_char;
 use std::sync::OnceLock;
 
 use crate::abi::{
-    EsptConfig, EsptSlotTable, EsptStats, EsptStatus, EsptVcpu, ESPT_ABI_VERSION, ESPT_RAM_DONTDUMP,
+    EsptConfig, EsptLogFn, EsptSlotTable, EsptStats, EsptStatus, EsptVcpu, ESPT_ABI_VERSION,
+    ESPT_RAM_DONTDUMP,
 };
 use crate::engine::{Config, ContextKey, Engine, SlotTable, VcpuId};
 use crate::error::Error;
 use crate::fault;
 use crate::governor::Tuning;
+use crate::logger;
 use crate::ram::Dump;
 use crate::sites;
 use crate::types::{IdxMap, MmuIdx, SlotId};
@@ -26,9 +28,9 @@ struct VcpuHandle {
     id: VcpuId,
 }
 
-/// Writes `e`'s message, NUL-terminated and truncated, to `err`.
+/// Writes `e`'s message, NUL-terminated and truncated, to `err` (QEMU
+/// reports it).
 fn report(e: &Error, err: *mut c_char, err_len: usize) -> EsptStatus {
-    log::warn!("espt: {e}");
     if !err.is_null() && err_len > 0 {
         let msg = e.to_string();
         let n = msg.len().min(err_len - 1);
@@ -129,6 +131,11 @@ pub unsafe extern "C" fn espt_init(
         }
         Err(e) => report(&e, err, err_len),
     }
+}
+
+#[no_mangle]
+pub extern "C" fn espt_set_log(sink: EsptLogFn) {
+    logger::set_sink(sink);
 }
 
 #[no_mangle]
@@ -499,6 +506,7 @@ same_signature!(
     espt_sites_remove,
     espt_sites_clear,
     espt_fault_handler_restore,
+    espt_set_log,
     espt_region_base,
     espt_soft_base,
     espt_region_size,
