@@ -176,20 +176,25 @@ run_map_count_check() {
 # and each mirror) must carry the "dd" (don't dump) flag, and there must
 # be mirrors to look at.
 run_dump_check() {
-    local name=isolation/dump-guest-core-off-covers-mirrors dir=$GUEST_OUT/dump pid why="" n dd
+    local name=isolation/dump-guest-core-off-covers-mirrors dir=$GUEST_OUT/dump pid watchdog why="" n dd
     if [ -n "${GUEST_FILTER:-}" ] && ! [[ $name =~ $GUEST_FILTER ]]; then
         return 0
     fi
     mkdir -p "$dir"
-    ESPT_GOVERNOR=off timeout 60 "$QEMU" -M virt,dump-guest-core=off -cpu cortex-a15 -m 256M \
+    # Not under timeout(1): $! must be QEMU itself, whose smaps are read.
+    # The program ends after 6 s of guest time; the watchdog is for a hang.
+    ESPT_GOVERNOR=off "$QEMU" -M virt,dump-guest-core=off -cpu cortex-a15 -m 256M \
         -display none -nic none -serial "file:$dir/console.log" \
         -semihosting-config enable=on,target=native -kernel "$BAREMETAL_OUT/loadvm_rekey.elf" \
         -accel tcg,espt=on </dev/null >"$dir/qemu.err" 2>&1 &
     pid=$!
+    (sleep 120 && kill "$pid" 2>/dev/null) &
+    watchdog=$!
     sleep 3
     awk '/^[0-9a-f]+-[0-9a-f]+ / { name = $6; memfd = (name ~ /^\/memfd:/) }
          memfd && /^VmFlags:/ { print }' "/proc/$pid/smaps" >"$dir/memfd-flags.txt" 2>/dev/null
     wait "$pid" || why="$why QEMU exited $? ($dir/qemu.err);"
+    kill "$watchdog" 2>/dev/null
     n=$(wc -l <"$dir/memfd-flags.txt")
     dd=$(grep -c ' dd' "$dir/memfd-flags.txt")
     [ "$n" -gt 4 ] || why="$why only $n mappings of guest RAM: no mirrors to check ($dir/memfd-flags.txt);"
