@@ -169,11 +169,7 @@ static void write_code(uint32_t va, uint32_t n)
 static uint32_t call_code(uint32_t pa)
 {
     dcache_clean_range(pa, 8);
-    dsb();
-    iciallu();
-    bpiall();
-    dsb();
-    isb();
+    code_written();
     return ((uint32_t (*)(void))pa)();
 }
 

@@ -58,11 +58,7 @@ static void write_code(uint32_t page, uint32_t v)
         dccmvau(a);
         dccmvau(a + 8);
     }
-    dsb();
-    iciallu();
-    bpiall();
-    dsb();
-    isb();
+    code_written();
     value_of[page] = v;
 }
 

@@ -101,11 +101,7 @@ static void write_code(int s)
     for (uint32_t o = 0; o < sizeof(close_insns); o += 4) {
         dccmvau(a + o);
     }
-    dsb();
-    iciallu();
-    bpiall();
-    dsb();
-    isb();
+    code_written();
 }
 
 static void setup(void)

@@ -138,11 +138,7 @@ static void write_code(uint32_t pa, uint32_t c, int s)
         dccmvau(a);
         dccmvau(a + 8);
     }
-    dsb();
-    iciallu();
-    bpiall();
-    dsb();
-    isb();
+    code_written();
 }
 
 /* Tables and frames of every CPU, with the MMU off. */

@@ -155,6 +155,19 @@ static inline void dccimvac(uint32_t va) { MCR(0, c7, c14, 1, va); }
 static inline void icimvau(uint32_t va) { MCR(0, c7, c5, 1, va); }
 static inline void iciallu(void) { MCR(0, c7, c5, 0, 0); }
 static inline void bpiall(void) { MCR(0, c7, c5, 6, 0); }
+
+/*
+ * After code was written and its lines cleaned to PoU (dccmvau): make it
+ * what instruction fetch sees, with the sequence the architecture asks.
+ */
+static inline void code_written(void)
+{
+    dsb();
+    iciallu();
+    bpiall();
+    dsb();
+    isb();
+}
 uint32_t dcache_line(void);
 void dcache_clean_range(uint32_t va, uint32_t len);   /* to PoC */
 void dcache_clean_inval_all(void);                    /* by set/way */
