@@ -6,7 +6,7 @@
 
 : "${BAREMETAL_OUT:?set BAREMETAL_OUT to the directory filled by tests/baremetal/build.sh}"
 
-BAREMETAL_PROGRAMS=(mmu_short mmu_lpae perm_faults remap_tlbi asid dacr align_excl smc mmio romd fault_around kmap mixed_idx jmp_cache watch)
+BAREMETAL_PROGRAMS=(mmu_short mmu_lpae perm_faults remap_tlbi asid dacr align_excl smc mmio romd fault_around kmap mixed_idx jmp_cache large_page_jmp_cache watch)
 
 for _bm in "${BAREMETAL_PROGRAMS[@]}"; do
     guest_test "baremetal/$_bm" 60 0 '^PASS' -- \
