@@ -37,7 +37,7 @@ M32 = 0xFFFFFFFF
 PAGE = 0x1000
 MIB = 0x100000
 SENTINEL = 0x5E17E1
-EXC_UND, EXC_PABT, EXC_DABT = 1, 3, 4
+EXC_PABT, EXC_DABT = 3, 4
 G = -1                                  # tag of a global TLB entry
 
 # ---------------------------------------------------------------- layout
@@ -1238,7 +1238,6 @@ class Gen:
         self.hot = []            # recent interesting VAs
         self.queue = []          # follow-up intentions
         self.hist = {}           # space -> pages it accessed lately
-        self.ops = []
 
     # -- helpers --------------------------------------------------------
     def ch(self, seq):
