@@ -26,9 +26,10 @@ expect() {
 }
 
 # The script `bash -c` runs for monitor checks: QEMU with the CPU stopped
-# (-S), asked for "info espt" on its monitor, then told to quit.  $PREFIX
-# runs first in the same shell (to set an rlimit, say).
-MONITOR_SCRIPT='eval "$PREFIX"; printf "info espt\nquit\n" | "$@" -display none -nic none -serial none -monitor stdio -S'
+# (-S), asked for "info espt" on its monitor (or $MONITOR_CMDS, printf
+# text), then told to quit.  $PREFIX runs first in the same shell (to set
+# an rlimit, say).
+MONITOR_SCRIPT='eval "$PREFIX"; printf "${MONITOR_CMDS:-info espt\nquit\n}" | "$@" -display none -nic none -serial none -monitor stdio -S'
 
 run_emulator_checks() {
     local mon=(bash -c "$MONITOR_SCRIPT" _ "$QEMU") hello=$GUEST_OUT/hello-armhf
@@ -111,7 +112,8 @@ run_emulator_checks() {
 # failing an allocation later, or handing the guest memory that is not
 # its own.
 run_isolation_checks() {
-    local mon=(bash -c "$MONITOR_SCRIPT" _ "$QEMU") cmds region_gib extra name
+    local mon=(bash -c "$MONITOR_SCRIPT" _ "$QEMU") region_gib extra name
+    local postcopy='migrate_set_capability postcopy-ram on\ninfo migrate_capabilities\nquit\n'
     # -overcommit mem-lock would lock every mirror against RLIMIT_MEMLOCK:
     # refused with a warning, the guest runs with plain TCG.
     expect "refusal/mem-lock" 0 \
@@ -120,21 +122,19 @@ run_isolation_checks() {
         "${mon[@]}" -M virt -cpu cortex-a15 -m 128M -overcommit mem-lock=on -accel tcg,espt=on
     # Postcopy would let a mirror fault in a zero page before the page
     # arrives: the destination refuses the capability, with espt=on only.
-    cmds='migrate_set_capability postcopy-ram on\ninfo migrate_capabilities\nquit\n'
     expect "refusal/postcopy-into-espt" 0 \
         'Postcopy is not supported: ESPT \(-accel tcg,espt=on\) mirrors guest RAM' \
         'postcopy-ram: off' -- \
-        bash -c 'printf "$1" | "${@:2}" -display none -nic none -serial none -monitor stdio \
-            -incoming defer' _ "$cmds" "$QEMU" -M virt -cpu cortex-a15 -m 128M -accel tcg,espt=on
+        env MONITOR_CMDS="$postcopy" "${mon[@]}" -M virt -cpu cortex-a15 -m 128M \
+        -incoming defer -accel tcg,espt=on
     expect "refusal/postcopy-without-espt-allowed" 0 'postcopy-ram: on' -- \
-        bash -c 'printf "$1" | "${@:2}" -display none -nic none -serial none -monitor stdio \
-            -incoming defer' _ "$cmds" "$QEMU" -M virt -cpu cortex-a15 -m 128M -accel tcg,espt=off
+        env MONITOR_CMDS="$postcopy" "${mon[@]}" -M virt -cpu cortex-a15 -m 128M \
+        -incoming defer -accel tcg,espt=off
     # An address-space limit that the region fits but the region and guest
     # RAM together do not: refused before anything is allocated, never a
     # failed RAM allocation afterwards.  The limits straddle the point
     # where ESPT's reservation leaves room for 1 GiB of RAM.
-    region_gib=$(printf 'info espt\nquit\n' | timeout 60 "$QEMU" -M virt -cpu cortex-a15 -m 1G \
-        -display none -nic none -serial none -monitor stdio -S -accel tcg,espt=on 2>/dev/null |
+    region_gib=$(timeout 60 "${mon[@]}" -M virt -cpu cortex-a15 -m 1G -accel tcg,espt=on 2>/dev/null |
         sed -n 's/^region: .*(\([0-9]*\) GiB).*/\1/p')
     for extra in 1024 1536 2048 3072 6144; do
         name=refusal/address-space-limit-plus-${extra}M
