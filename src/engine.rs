@@ -38,7 +38,7 @@ use crate::ram::{Dump, RamBlock, RamBlocks};
 use crate::reclaim::{ReclaimQueue, RetiredSlot};
 use crate::region::Region;
 use crate::sites;
-use crate::slot::{consecutive_runs, Mapping, SlotMap, PAGE_BOOK_BYTES, TABLE_BYTES};
+use crate::slot::{consecutive_runs, Footprint, Mapping, SlotMap, PAGE_BOOK_BYTES, TABLE_BYTES};
 use crate::stats::{bump, Counters};
 use crate::sys;
 use crate::types::{
@@ -330,6 +330,13 @@ impl State {
             value: id.0.into(),
             max: 0,
         })
+    }
+
+    /// Accounts for a slot whose footprint went from `before` to `after`
+    /// (to nothing when it is emptied).
+    fn account(&mut self, before: Footprint, after: Footprint) {
+        self.vmas = self.vmas + after.vmas - before.vmas;
+        self.host_bytes = self.host_bytes + after.bytes - before.bytes;
     }
 
     fn rmap_remove(&mut self, host: HostPage, slot: SlotId, page: GuestPage) {
@@ -1269,8 +1276,7 @@ impl Inner {
         for (page, m) in r.map.iter() {
             st.rmap_remove(m.host, r.slot, page);
         }
-        st.vmas -= r.map.vmas();
-        st.host_bytes -= r.map.host_bytes();
+        st.account(r.map.footprint(), Footprint::default());
         st.slots[r.slot.index()] = SlotState::Free;
         st.free.push(r.slot);
         bump(&self.counters.slots_reclaimed);
@@ -1396,8 +1402,7 @@ impl Inner {
         for (page, m) in map.iter() {
             st.rmap_remove(m.host, slot, page);
         }
-        st.vmas -= map.vmas();
-        st.host_bytes -= map.host_bytes();
+        st.account(map.footprint(), Footprint::default());
         st.pages_now -= map.len() as u64;
     }
 
@@ -1492,11 +1497,10 @@ impl Inner {
 
     fn insert(&self, st: &mut State, slot: SlotId, page: GuestPage, m: Mapping) {
         let map = &mut st.live_mut(slot).map;
-        let (before, bytes_before) = (map.vmas(), map.host_bytes());
+        let before = map.footprint();
         map.insert(page, m);
-        let (after, bytes_after) = (map.vmas(), map.host_bytes());
-        st.vmas = st.vmas + after - before;
-        st.host_bytes = st.host_bytes + bytes_after - bytes_before;
+        let after = map.footprint();
+        st.account(before, after);
         st.pages_now += 1;
         st.rmap.entry(m.host).or_default().push((slot, page));
     }
@@ -1516,10 +1520,10 @@ impl Inner {
             return Err(Error::Map(e));
         }
         let map = &mut st.live_mut(slot).map;
-        let before = map.vmas();
+        let before = map.footprint();
         map.set_prot(page, prot);
-        let after = map.vmas();
-        st.vmas = st.vmas + after - before;
+        let after = map.footprint();
+        st.account(before, after);
         Ok(())
     }
 
@@ -1570,7 +1574,7 @@ impl Inner {
             }
         }
         let map = &mut st.live_mut(slot).map;
-        let (before, bytes_before) = (map.vmas(), map.host_bytes());
+        let before = map.footprint();
         let removed: Vec<(GuestPage, Mapping)> = pages
             .iter()
             .filter_map(|&p| {
@@ -1581,9 +1585,8 @@ impl Inner {
                 }
             })
             .collect();
-        let (after, bytes_after) = (map.vmas(), map.host_bytes());
-        st.vmas = st.vmas + after - before;
-        st.host_bytes = st.host_bytes + bytes_after - bytes_before;
+        let after = map.footprint();
+        st.account(before, after);
         st.pages_now -= removed.len() as u64;
         for (p, m) in removed {
             st.rmap_remove(m.host, slot, p);

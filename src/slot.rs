@@ -139,6 +139,14 @@ impl Default for Tables {
     }
 }
 
+/// What a slot costs the host: mappings (VMAs) and memory (page tables
+/// and book-keeping).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    pub vmas: u64,
+    pub bytes: u64,
+}
+
 /// Book-keeping of one slot.  It mirrors exactly the host mappings, so
 /// that invalidation never needs to ask the kernel what is mapped.
 #[derive(Default, Debug)]
@@ -193,6 +201,14 @@ impl SlotMap {
     /// RAM itself is not counted: it is QEMU's, whatever mirrors it.
     pub fn host_bytes(&self) -> u64 {
         self.pages.len() as u64 * PAGE_BOOK_BYTES + self.tables.count * TABLE_BYTES
+    }
+
+    /// [`Self::vmas`] and [`Self::host_bytes`] together.
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            vmas: self.vmas(),
+            bytes: self.host_bytes(),
+        }
     }
 
     /// Whether some page is revoked.
