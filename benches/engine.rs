@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use common::*;
 use espt::abi::{ESPT_PROT_READ, ESPT_PROT_WRITE};
-use espt::engine::{Config, ContextKey, Engine};
+use espt::engine::{Config, ContextKey, Engine, OtherVcpus};
 use espt::types::PAGE_SIZE;
 use espt::IdxMap;
 
@@ -203,7 +203,7 @@ fn bench_flush() {
                     .unwrap();
             }
             let start = Instant::now();
-            e.flush_mmuidx(cpu.id, IdxMap::ALL);
+            e.flush_mmuidx(cpu.id, IdxMap::ALL, OtherVcpus::MayRun);
             vcpu_us.push(start.elapsed().as_nanos() as f64 / 1000.0);
             let start = Instant::now();
             e.wait_reclaimed();

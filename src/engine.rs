@@ -1,11 +1,11 @@
-//! The engine: vCPUs and their slots, fills, invalidation, write
-//! protection and the host's mapping limit.
+//! The engine: address spaces and their slots, the vCPUs that run them,
+//! fills, invalidation, write protection and the host's limits.
 //!
 //! Where the invariants of docs/design.md live:
 //! 1. writable only if the soft TLB says a store goes straight to RAM:
 //!    [`Engine::fill`] maps with exactly the protection QEMU passes, and
 //!    [`Engine::protect_host_range`] downgrades every shadow of a page
-//!    through the reverse map, in every slot of every vCPU;
+//!    through the reverse map, in every slot;
 //! 2. mapped only while the translation is current: the flushes below,
 //!    with large guest pages tracked per slot ([`SlotMap::record_large`])
 //!    so that a page flush anywhere in one drops all of it;
@@ -17,21 +17,31 @@
 //!    (`Inner::make_room`), and the bound on the host memory of mirrors
 //!    (`Inner::ensure_budget`).
 //!
-//! Concurrency: one mutex guards the book-keeping.  Slot tables are
-//! written only for the vCPU whose operation it is, which QEMU runs on
-//! that vCPU's thread; other threads (write protection, RAM removal, the
-//! reclaimer) change mappings, never tables.
+//! Sharing: the mirror of an address space is one set of slots, whichever
+//! vCPUs run it ([`crate::space`]).  Every invalidation a vCPU makes is
+//! applied to every address space, since any vCPU may run any of them
+//! next; QEMU makes the guest's local invalidations broadcast while
+//! mirrors are shared, so that no vCPU refills a mirror from a soft-TLB
+//! entry that another vCPU's invalidation left it (docs/design.md,
+//! "Sharing between vCPUs").
+//!
+//! Concurrency: one mutex guards the book-keeping.  A vCPU's table is
+//! written on its own thread, or while every vCPU is stopped; a slot
+//! that another vCPU may be using (its address space runs there) is
+//! emptied in place, never given to another address space, so that a
+//! slot base a vCPU holds in a register always reaches its own address
+//! space.  Other threads (write protection, RAM removal, the reclaimer)
+//! change mappings, never tables.
 
 use std::collections::BTreeMap;
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 
-use crate::abi::{EsptSlotTable, EsptStats};
+use crate::abi::EsptStats;
 use crate::error::{Error, Result};
 use crate::fault;
-use crate::governor::{Governor, Mode, Tuning, Verdict};
+use crate::governor::{Mode, Tuning, Verdict};
 use crate::hash::FastHashMap;
 use crate::host;
 use crate::ram::{Dump, RamBlock, RamBlocks};
@@ -39,18 +49,22 @@ use crate::reclaim::{ReclaimQueue, RetiredSlot};
 use crate::region::Region;
 use crate::sites;
 use crate::slot::{consecutive_runs, Footprint, Mapping, SlotMap, PAGE_BOOK_BYTES, TABLE_BYTES};
+use crate::space::AddressSpace;
 use crate::stats::{bump, Counters};
 use crate::sys;
 use crate::types::{
     GuestPage, HostPage, IdxMap, MmuIdx, Prot, SlotId, MAX_LARGE_PAGE, PAGE_SIZE, SLOT_SPAN,
 };
+use crate::vcpu::Vcpu;
 
-/// Slots each vCPU may hold at once, for the default pool size.  An ARM
-/// vCPU uses two or three mmu indexes per address space (EL0, EL1, EL1
-/// with PAN); keeping the slots of about ten address spaces alive across
-/// context switches covers the runnable processes of a busy guest (more
-/// are recycled least recently used first), and a few more let retired
-/// slots wait for the reclaimer.  A slot costs 8 GiB of address space and
+pub use crate::space::ContextKey;
+pub use crate::vcpu::{SlotTable, VcpuId};
+
+/// Slots in the pool per vCPU.  An ARM vCPU uses two or three mmu indexes
+/// per address space (EL0, EL1, EL1 with PAN); keeping the slots of about
+/// ten address spaces per vCPU alive across context switches covers the
+/// runnable processes of a busy guest (more are recycled least recently
+/// used first), and a few more let retired slots wait for the reclaimer.  A slot costs 8 GiB of address space and
 /// no memory; mappings are bounded by the VMA budget, not by slots.
 pub const SLOTS_PER_VCPU: u32 = 32;
 /// Extra slots so that a burst of flushes does not stall on reclaiming.
@@ -58,7 +72,7 @@ pub const SPARE_SLOTS: u32 = 8;
 /// 4096 slots of 8 GiB are 32 TiB, a quarter of the x86_64 user space.
 pub const MAX_SLOTS: u32 = 4096;
 pub const MAX_VCPUS: u32 = 512;
-/// Attempts to take the engine's lock before sleeping on it: a few
+/// Attempts to take the engine's lock, after the first, before sleeping on it: a few
 /// microseconds of `pause`, about what a holder's mmap or munmap takes.
 const LOCK_SPINS: u32 = 2000;
 /// Range flushes longer than this retire the whole slot: dropping pages
@@ -124,13 +138,6 @@ impl Config {
         (self.guest_ram_size / HOST_MEMORY_SHARE_OF_RAM).max(HOST_MEMORY_MIN)
     }
 
-    /// Slots one vCPU may hold at once, so that no vCPU starves the
-    /// others of slots: an equal share of the pool, at least enough for
-    /// the mmu indexes of a few address spaces.
-    pub fn slots_per_vcpu(&self) -> u32 {
-        ((self.slots() - SlotId::RESERVED).div_ceil(self.nb_vcpus.max(1))).max(8)
-    }
-
     /// Slots in the region, the never-mapped slots 0 and 1 included.
     pub fn slots(&self) -> u32 {
         if self.nb_slots != 0 {
@@ -141,57 +148,21 @@ impl Config {
     }
 }
 
-/// The per-vCPU table that translated code reads: one slot base per mmu
-/// index.  Owned by QEMU (or a test); the engine only stores into it.
-pub struct SlotTable(NonNull<EsptSlotTable>);
-
-// SAFETY: the table is accessed through atomics only (see `cell`).
-unsafe impl Send for SlotTable {}
-// SAFETY: as above.
-unsafe impl Sync for SlotTable {}
-
-impl SlotTable {
-    /// # Safety
-    /// `table` must stay valid until the vCPU is destroyed, and only the
-    /// engine may write to it meanwhile.
-    pub unsafe fn from_raw(table: *mut EsptSlotTable) -> Option<Self> {
-        NonNull::new(table).map(SlotTable)
-    }
-
-    fn cell(&self, idx: MmuIdx) -> &AtomicU64 {
-        // SAFETY: the table is valid (from_raw's contract); AtomicU64 has
-        // the layout of u64, and translated code only reads it.
-        unsafe {
-            &*(std::ptr::addr_of_mut!((*self.0.as_ptr()).base[idx.index()]) as *const AtomicU64)
-        }
-    }
-
-    fn set(&self, idx: MmuIdx, base: usize) {
-        self.cell(idx).store(base as u64, Ordering::Release);
-    }
-
-    /// The slot base translated code uses for `idx`.
-    pub fn get(&self, idx: MmuIdx) -> usize {
-        self.cell(idx).load(Ordering::Acquire) as usize
-    }
+/// Whether other vCPUs may be running translated code during an
+/// operation: a slot of an address space that another vCPU runs may be
+/// given to another address space only while they are all stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtherVcpus {
+    /// They may run (and hold a slot base in a register).
+    MayRun,
+    /// They are all stopped: QEMU runs the operation in an exclusive
+    /// section, as it runs the flush of the vCPU that broadcast it.
+    Stopped,
 }
-
-/// QEMU's cpu_index.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct VcpuId(pub u32);
-
-/// A guest address space, as QEMU names it when it switches (the ASID and
-/// whatever else selects the translation regime).
-#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct ContextKey(pub u64);
-
-/// The slots of one address space, one per mmu index.
-type SlotSet = [Option<SlotId>; MmuIdx::COUNT];
 
 #[derive(Debug)]
 struct Live {
-    vcpu: VcpuId,
-    context: ContextKey,
+    space: ContextKey,
     idx: MmuIdx,
     map: SlotMap,
     last_used: u64,
@@ -208,97 +179,14 @@ enum SlotState {
     Retired,
 }
 
-struct VcpuState {
-    table: SlotTable,
-    /// The address space running now; its slots are in `slots` and in
-    /// the table.
-    context: ContextKey,
-    slots: SlotSet,
-    /// Address spaces switched away from, kept to switch back to.
-    saved: FastHashMap<ContextKey, SlotSet>,
-    /// The policy of every address space seen, the current one included.
-    governors: FastHashMap<ContextKey, Governor>,
-    /// The current address space's mode, as published in the table.
-    mode: Mode,
-    /// Table entry of an mmu index without a slot in shadow mode.
-    empty: usize,
-    /// Table entry of every mmu index in soft mode.
-    soft: usize,
-    /// [`sys::MAPPING_CALLS`] and [`fault::REDIRECTS`] at the last charge.
-    calls_seen: u64,
-    faults_seen: u64,
-}
-
-impl VcpuState {
-    /// The table entry for `idx`: the soft slot while the current address
-    /// space is not shadowed, else its slot or the empty slot.
-    fn entry(&self, region: &Region, idx: MmuIdx) -> usize {
-        match self.mode {
-            Mode::Soft => self.soft,
-            Mode::Shadow => self.slots[idx.index()].map_or(self.empty, |s| region.slot_base(s)),
-        }
-    }
-
-    /// Writes every entry of the table.
-    fn publish(&self, region: &Region) {
-        for i in 0..MmuIdx::COUNT {
-            let idx = MmuIdx::new(i as u32).expect("index in range");
-            self.table.set(idx, self.entry(region, idx));
-        }
-    }
-
-    /// The current address space's policy.
-    fn governor(&mut self, t: &Tuning, now: u64) -> &mut Governor {
-        self.governors
-            .entry(self.context)
-            .or_insert_with(|| Governor::new(t, now))
-    }
-
-    /// Slots of every address space of this vCPU, for `idxmap`.
-    fn all_slots(&self, idxmap: IdxMap) -> Vec<SlotId> {
-        self.slots_where(idxmap, |_| true)
-    }
-
-    /// Slots for `idxmap` of the address spaces whose key `pick` accepts.
-    fn slots_where(&self, idxmap: IdxMap, pick: impl Fn(ContextKey) -> bool) -> Vec<SlotId> {
-        self.iter_slots(idxmap, pick).collect()
-    }
-
-    fn iter_slots<'a>(
-        &'a self,
-        idxmap: IdxMap,
-        pick: impl Fn(ContextKey) -> bool + 'a,
-    ) -> impl Iterator<Item = SlotId> + 'a {
-        std::iter::once((&self.context, &self.slots))
-            .chain(self.saved.iter())
-            .filter(move |(key, _)| pick(**key))
-            .flat_map(move |(_, set)| idxmap.iter().filter_map(|i| set[i.index()]))
-    }
-
-    /// Forgets `slot` (of `context`, `idx`); points the table entry at the
-    /// empty slot if it was in use.
-    fn detach(&mut self, slot: SlotId, context: ContextKey, idx: MmuIdx) {
-        if context == self.context && self.slots[idx.index()] == Some(slot) {
-            self.slots[idx.index()] = None;
-            if self.mode == Mode::Shadow {
-                self.table.set(idx, self.empty);
-            }
-        } else if let Some(set) = self.saved.get_mut(&context) {
-            if set[idx.index()] == Some(slot) {
-                set[idx.index()] = None;
-            }
-            if set.iter().all(Option::is_none) {
-                self.saved.remove(&context);
-            }
-        }
-    }
-}
-
 struct State {
     ram: RamBlocks,
     slots: Vec<SlotState>,
     free: Vec<SlotId>,
-    vcpus: BTreeMap<VcpuId, VcpuState>,
+    vcpus: BTreeMap<VcpuId, Vcpu>,
+    /// Every address space seen (pruned of those without slots that no
+    /// vCPU runs once there are many).
+    spaces: FastHashMap<ContextKey, AddressSpace>,
     /// Host page of guest RAM -> the shadow pages mirroring it.
     rmap: FastHashMap<HostPage, Vec<(SlotId, GuestPage)>>,
     /// VMAs of all live and retired slots.
@@ -307,7 +195,14 @@ struct State {
     host_bytes: u64,
     pages_now: u64,
     clock: u64,
+    /// [`sys::MAPPING_CALLS`] and [`fault::REDIRECTS`] at the last charge.
+    calls_seen: u64,
+    faults_seen: u64,
 }
+
+/// Address spaces kept without slots and without a vCPU running them
+/// (for their governor's history) before they are pruned.
+const IDLE_SPACES_MAX: usize = 4096;
 
 impl State {
     fn live(&self, slot: SlotId) -> Option<&Live> {
@@ -324,12 +219,76 @@ impl State {
         }
     }
 
-    fn vcpu(&self, id: VcpuId) -> Result<&VcpuState> {
+    fn live_slots(&self) -> impl Iterator<Item = (SlotId, &Live)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| match s {
+            SlotState::Live(l) => Some((SlotId::new(i as u32), l)),
+            _ => None,
+        })
+    }
+
+    fn vcpu(&self, id: VcpuId) -> Result<&Vcpu> {
         self.vcpus.get(&id).ok_or(Error::OutOfRange {
             what: "vCPU (not created)",
             value: id.0.into(),
             max: 0,
         })
+    }
+
+    /// The address space `id` runs.
+    fn space_of(&self, id: VcpuId) -> Option<&AddressSpace> {
+        self.vcpus
+            .get(&id)
+            .and_then(|v| self.spaces.get(&v.context))
+    }
+
+    fn space_of_mut(&mut self, id: VcpuId) -> Option<&mut AddressSpace> {
+        let key = self.vcpus.get(&id)?.context;
+        self.spaces.get_mut(&key)
+    }
+
+    /// Rewrites `id`'s table for `mode` and the slots of its address space.
+    fn publish(&mut self, region: &Region, id: VcpuId, mode: Mode) {
+        if let Some(v) = self.vcpus.get_mut(&id) {
+            let slots = self
+                .spaces
+                .get(&v.context)
+                .map_or([None; MmuIdx::COUNT], |s| s.slots);
+            v.publish(region, &slots, mode);
+        }
+    }
+
+    /// Whether `slot` may be given to another address space now (by
+    /// `by`, on its own thread): no other vCPU runs its address space, or
+    /// none runs at all.  Otherwise one may hold its base in a register
+    /// until its block ends, and would reach the other address space's
+    /// pages through it.
+    fn may_give_away(&self, slot: SlotId, by: VcpuId, others: OtherVcpus) -> bool {
+        if others == OtherVcpus::Stopped {
+            return true;
+        }
+        let Some(l) = self.live(slot) else {
+            return false;
+        };
+        let mine = self.vcpus.get(&by).is_some_and(|v| v.context == l.space);
+        self.spaces
+            .get(&l.space)
+            .is_none_or(|s| s.running() <= u32::from(mine))
+    }
+
+    /// Takes `slot` out of its address space and out of the tables of the
+    /// vCPUs running it.  Only where [`Self::may_give_away`] allows.
+    fn unlink(&mut self, slot: SlotId) {
+        let Some((key, idx)) = self.live(slot).map(|l| (l.space, l.idx)) else {
+            return;
+        };
+        if let Some(s) = self.spaces.get_mut(&key) {
+            if s.slots[idx.index()] == Some(slot) {
+                s.slots[idx.index()] = None;
+            }
+        }
+        for v in self.vcpus.values().filter(|v| v.context == key) {
+            v.hide(idx);
+        }
     }
 
     /// Accounts for a slot whose footprint went from `before` to `after`
@@ -358,7 +317,6 @@ struct Inner {
     max_map_count: u64,
     /// The bound on [`State::host_bytes`].
     memory_limit: u64,
-    slots_per_vcpu: u32,
     tuning: Tuning,
     /// [`sys::coarse_now_ns`] when the engine started.
     epoch: u64,
@@ -484,11 +442,14 @@ impl Engine {
                 .map(SlotId::new)
                 .collect(),
             vcpus: BTreeMap::new(),
+            spaces: FastHashMap::default(),
             rmap: FastHashMap::default(),
             vmas: 0,
             host_bytes: 0,
             pages_now: 0,
             clock: 0,
+            calls_seen: 0,
+            faults_seen: 0,
         };
         let inner = Arc::new(Inner {
             region,
@@ -498,7 +459,6 @@ impl Engine {
             budget,
             max_map_count,
             memory_limit: config.host_memory_limit(),
-            slots_per_vcpu: config.slots_per_vcpu(),
             tuning: config.governor,
             epoch: sys::coarse_now_ns(),
         });
@@ -587,11 +547,12 @@ impl Engine {
         // mistaken for it).  Emptied in place, not retired: this runs on
         // QEMU's main thread while vCPUs run, and a vCPU may hold a slot's
         // base in a register until its block ends, so the slot must stay
-        // its own; a retired slot could be handed to another address space
-        // by then.
-        let holding: Vec<SlotId> = (0..st.slots.len())
-            .map(|i| SlotId::new(i as u32))
-            .filter(|&s| st.live(s).is_some_and(|l| l.map.has_revoked()))
+        // its address space's; a retired slot could be handed to another
+        // address space by then.
+        let holding: Vec<SlotId> = st
+            .live_slots()
+            .filter(|(_, l)| l.map.has_revoked())
+            .map(|(s, _)| s)
             .collect();
         for slot in holding {
             self.inner.clear_in_place(&mut st, slot);
@@ -606,40 +567,38 @@ impl Engine {
         if st.vcpus.contains_key(&id) {
             return Err(Error::VcpuExists(id.0));
         }
-        let t = &self.inner.tuning;
-        let governor = Governor::new(t, self.inner.now());
-        let v = VcpuState {
-            table,
-            context: ContextKey::default(),
-            slots: [None; MmuIdx::COUNT],
-            saved: FastHashMap::default(),
-            mode: governor.mode(),
-            governors: [(ContextKey::default(), governor)].into_iter().collect(),
-            empty: self.inner.region.slot_base(SlotId::EMPTY),
-            soft: self.inner.region.slot_base(SlotId::SOFT),
-            calls_seen: 0,
-            faults_seen: 0,
+        let (t, now) = (&self.inner.tuning, self.inner.now());
+        let key = ContextKey::default();
+        let mode = match st.spaces.get_mut(&key) {
+            Some(s) => s.enter(t, now),
+            None => {
+                let s = AddressSpace::new_running(t, now);
+                let mode = s.mode();
+                st.spaces.insert(key, s);
+                mode
+            }
         };
-        v.publish(&self.inner.region);
+        let v = Vcpu::new(table, key, mode, &self.inner.region);
         st.vcpus.insert(id, v);
+        st.publish(&self.inner.region, id, mode);
         Ok(())
     }
 
-    /// Removes a vCPU; its table is not touched afterwards.
+    /// Removes a vCPU; its table is not touched afterwards.  What it
+    /// mirrored belongs to its address spaces and stays.
     pub fn destroy_vcpu(&self, id: VcpuId) {
         let mut st = self.lock();
-        if let Ok(v) = st.vcpu(id) {
-            let slots = v.all_slots(IdxMap::ALL);
-            for s in slots {
-                self.inner.retire(&mut st, s);
-            }
+        let now = self.inner.now();
+        if let Some(s) = st.space_of_mut(id) {
+            s.leave(now);
         }
         st.vcpus.remove(&id);
     }
 
     /// Mirrors the guest page holding `va`, for `idx`, onto the guest RAM
-    /// QEMU maps at `host`, with `prot_bits` (`ESPT_PROT_*`).  `large_size`
-    /// is the size of the guest mapping the page belongs to.
+    /// QEMU maps at `host`, with `prot_bits` (`ESPT_PROT_*`), in the
+    /// address space `vcpu` runs.  `large_size` is the size of the guest
+    /// mapping the page belongs to.
     ///
     /// An error means the page stays on the slow path, which is always
     /// correct; [`Error::VmaBudget`] and [`Error::Map`] are counted as
@@ -673,7 +632,9 @@ impl Engine {
 
     /// The body of [`Engine::fill`], under the lock and past the governor.
     /// `Ok(true)` when it mapped the page (rather than finding it mirrored
-    /// or changing its protection).
+    /// or changing its protection): a page another vCPU of the address
+    /// space mirrored a moment ago is found mirrored, so that vCPUs that
+    /// fault on one page at once make one mapping.
     #[allow(clippy::too_many_arguments)]
     fn fill_locked(
         &self,
@@ -709,7 +670,7 @@ impl Engine {
             backing,
             prot,
         };
-        self.inner.ensure_budget(st, vcpu, slot, 1, |st| {
+        self.inner.ensure_budget(st, slot, 1, |st| {
             st.live(slot)
                 .map_or(0, |l| l.map.vma_delta_of_insert(page, &m))
         })?;
@@ -748,45 +709,47 @@ impl Engine {
         Ok(true)
     }
 
-    /// The guest switched to address space `key` (an ASID change, which
-    /// QEMU's soft TLB handles with a full flush): keep the slots of the
-    /// address space switched away from, and bring back those of `key`.
-    /// Translations stay current in saved slots because every page and
-    /// range flush applies to the slots of all address spaces.
+    /// `vcpu` switched to address space `key` (an ASID change, which
+    /// QEMU's soft TLB handles with a full flush): its table shows the
+    /// slots of `key`, which other vCPUs may have filled already.  The
+    /// slots of the address space it left stay; translations stay current
+    /// in them because every flush applies to every address space.
     pub fn switch_context(&self, vcpu: VcpuId, key: ContextKey) {
         let mut st = self.lock();
-        let now = self.inner.now();
-        let t = &self.inner.tuning;
-        let Some(v) = st.vcpus.get_mut(&vcpu) else {
+        let (t, now) = (&self.inner.tuning, self.inner.now());
+        let Some(old) = st.vcpus.get(&vcpu).map(|v| v.context) else {
             return;
         };
-        if v.context == key {
+        if old == key {
             return;
         }
-        if let Some(g) = v.governors.get_mut(&v.context) {
-            g.leave(now);
+        if let Some(s) = st.spaces.get_mut(&old) {
+            s.leave(now);
         }
-        let old = std::mem::replace(
-            &mut v.slots,
-            v.saved.remove(&key).unwrap_or([None; MmuIdx::COUNT]),
-        );
-        if old.iter().any(Option::is_some) {
-            v.saved.insert(v.context, old);
+        if st.spaces.len() >= IDLE_SPACES_MAX {
+            st.spaces
+                .retain(|k, s| *k == key || s.running() > 0 || s.is_mirrored());
         }
-        v.context = key;
-        let before = v.governors.get(&key).map(Governor::mode);
-        let mode = v.governor(t, now).enter(t, now);
-        v.mode = mode;
-        v.publish(&self.inner.region);
-        if before == Some(Mode::Soft) && mode == Mode::Shadow {
+        let space = st
+            .spaces
+            .entry(key)
+            .or_insert_with(|| AddressSpace::new(t, now));
+        let before = (space.running(), space.mode());
+        let mode = space.enter(t, now);
+        if before == (0, Mode::Soft) && mode == Mode::Shadow {
             bump(&self.inner.counters.shadow_on);
         }
+        if let Some(v) = st.vcpus.get_mut(&vcpu) {
+            v.context = key;
+        }
+        st.publish(&self.inner.region, vcpu, mode);
         bump(&self.inner.counters.slot_switches);
     }
 
     /// Time passes on `vcpu`: shadows its current address space if it
     /// has run on the soft TLB long enough, even without a fill request
-    /// (a program whose working set fits the soft TLB misses no more).
+    /// (a program whose working set fits the soft TLB misses no more), or
+    /// if another vCPU running it had it shadowed meanwhile.
     pub fn tick(&self, vcpu: VcpuId) {
         let mut st = self.lock();
         if st.vcpus.get(&vcpu).is_some_and(|v| v.mode == Mode::Soft) {
@@ -795,13 +758,12 @@ impl Engine {
     }
 
     /// `vcpu` translated a block of guest code in its current address
-    /// space ([`Governor::translated`]).
+    /// space ([`crate::governor::Governor::translated`]).
     pub fn translated(&self, vcpu: VcpuId) {
         let mut st = self.lock();
-        let now = self.inner.now();
-        let t = &self.inner.tuning;
-        if let Some(v) = st.vcpus.get_mut(&vcpu) {
-            v.governor(t, now).translated(t, now);
+        let (t, now) = (&self.inner.tuning, self.inner.now());
+        if let Some(s) = st.space_of_mut(vcpu) {
+            s.governor.translated(t, now);
         }
     }
 
@@ -871,7 +833,7 @@ impl Engine {
         );
         let worst_case = 2 * runs.len() as i64;
         self.inner
-            .ensure_budget(&mut st, vcpu, slot, todo.len() as u64, |_| worst_case)?;
+            .ensure_budget(&mut st, slot, todo.len() as u64, |_| worst_case)?;
         self.inner.record_large(&mut st, slot, va, large_size)?;
         for (run_first, n) in runs {
             let i = u64::from(run_first.number() - first.number());
@@ -918,79 +880,89 @@ impl Engine {
             // Nothing to prepare: the next fill will not be served.
             return true;
         }
-        st.vcpus
-            .get(&vcpu)
-            .and_then(|v| v.slots[idx.index()])
+        st.space_of(vcpu)
+            .and_then(|s| s.slots[idx.index()])
             .and_then(|s| st.live(s))
             .is_some_and(|l| l.map.any_in(first, len.div_ceil(PAGE_SIZE)))
     }
 
-    /// Drops everything the vCPU mirrors (cheaply: see [`crate::reclaim`]).
+    /// Drops everything mirrored, in every address space (cheaply: see
+    /// [`crate::reclaim`]).  Other vCPUs may be running.
     pub fn flush_all(&self, vcpu: VcpuId) {
-        self.flush_mmuidx_inner(vcpu, IdxMap::ALL);
+        self.flush_mmuidx_inner(vcpu, IdxMap::ALL, OtherVcpus::MayRun);
         bump(&self.inner.counters.flush_all);
     }
 
-    pub fn flush_mmuidx(&self, vcpu: VcpuId, idxmap: IdxMap) {
-        self.flush_mmuidx_inner(vcpu, idxmap);
+    /// Drops the mirrors of the mmu indexes of `idxmap`, in every address
+    /// space: any vCPU may run any of them next, and after its own
+    /// invalidation it must see none of what was invalidated.
+    pub fn flush_mmuidx(&self, vcpu: VcpuId, idxmap: IdxMap, others: OtherVcpus) {
+        self.flush_mmuidx_inner(vcpu, idxmap, others);
         bump(&self.inner.counters.flush_mmuidx);
     }
 
-    fn flush_mmuidx_inner(&self, vcpu: VcpuId, idxmap: IdxMap) {
+    fn flush_mmuidx_inner(&self, vcpu: VcpuId, idxmap: IdxMap, others: OtherVcpus) {
         let mut st = self.lock();
-        for slot in self.inner.slots_of(&st, vcpu, idxmap) {
-            self.inner.retire(&mut st, slot);
+        let victims: Vec<SlotId> = st
+            .live_slots()
+            .filter(|(_, l)| idxmap.contains(l.idx))
+            .map(|(s, _)| s)
+            .collect();
+        for slot in victims {
+            self.inner.drop_slot(&mut st, slot, vcpu, others);
         }
-        let now = self.inner.now();
-        if let Some(v) = st.vcpus.get_mut(&vcpu) {
-            for g in v.governors.values_mut() {
-                if g.all_flushed(&self.inner.tuning, now) {
-                    bump(&self.inner.counters.shadow_off);
-                }
+        let (t, now) = (&self.inner.tuning, self.inner.now());
+        for s in st.spaces.values_mut() {
+            if s.governor.all_flushed(t, now) {
+                bump(&self.inner.counters.shadow_off);
             }
-            // The others find their mode when they are next switched to.
-            let mode = v.governor(&self.inner.tuning, now).mode();
-            if mode != v.mode {
-                v.mode = mode;
-                v.publish(&self.inner.region);
+        }
+        // The others follow their address space's mode at their next call.
+        if let Some(mode) = st.space_of(vcpu).map(AddressSpace::mode) {
+            if st.vcpus.get(&vcpu).is_some_and(|v| v.mode != mode) {
+                st.publish(&self.inner.region, vcpu, mode);
             }
         }
         self.inner.charge(&mut st, vcpu, Work::Flush);
     }
 
     /// The guest invalidated the non-global translations of one ASID
-    /// (TLBIASID): drops the slots of the current address space of `vcpu`
-    /// and of every saved one whose key, masked by `mask`, is `value` (the
-    /// mask keeps the bits of the key that hold the ASID the operation
-    /// names).  QEMU's soft TLB, not tagged with ASIDs, flushes all it
-    /// holds; the slots of the other saved address spaces stay, since the
-    /// operation touches neither their non-global translations nor any
-    /// global one.  The current address space is dropped whatever its key:
-    /// it is the ASID's own when the guest flushes the address space it
-    /// runs in (a Linux fork or exit), and a key made before the guest
-    /// changed its translation regime need not name the ASID in force.
-    /// Linux built without the workaround of ARM erratum 720789 issues one
-    /// on every fork and exit (Debian's armmp kernels, built with it, use
+    /// (TLBIASID): drops the slots of the address space `vcpu` runs and
+    /// of every other whose key, masked by `mask`, is `value` (the mask
+    /// keeps the bits of the key that hold the ASID the operation names).
+    /// QEMU's soft TLB, not tagged with ASIDs, flushes all it holds; the
+    /// slots of the other address spaces stay, since the operation touches
+    /// neither their non-global translations nor any global one.  The
+    /// current address space is dropped whatever its key: it is the
+    /// ASID's own when the guest flushes the address space it runs in (a
+    /// Linux fork or exit), and a key made before the guest changed its
+    /// translation regime need not name the ASID in force.  Linux built
+    /// without the workaround of ARM erratum 720789 issues one on every
+    /// fork and exit (Debian's armmp kernels, built with it, use
     /// TLBIALLIS instead, which empties every address space).
-    pub fn flush_context(&self, vcpu: VcpuId, value: u64, mask: u64) {
+    pub fn flush_context(&self, vcpu: VcpuId, value: u64, mask: u64, others: OtherVcpus) {
         bump(&self.inner.counters.flush_context);
         let mut st = self.lock();
-        let Some(v) = st.vcpus.get(&vcpu) else {
+        let Some(current) = st.vcpus.get(&vcpu).map(|v| v.context) else {
             return;
         };
-        let current = v.context;
-        let victims = v.slots_where(IdxMap::ALL, |key| key == current || key.0 & mask == value);
+        let victims: Vec<SlotId> = st
+            .live_slots()
+            .filter(|(_, l)| l.space == current || l.space.0 & mask == value)
+            .map(|(s, _)| s)
+            .collect();
         for slot in victims {
-            self.inner.retire(&mut st, slot);
+            self.inner.drop_slot(&mut st, slot, vcpu, others);
         }
         self.inner.charge(&mut st, vcpu, Work::Flush);
     }
 
-    /// Drops the page holding `va` and every large page that contains it.
-    /// Returns the indexes of `idxmap` whose slot in the current address
-    /// space, shadowed, mirrored the page or holds it revoked: the guest
-    /// changed a translation in use there, and QEMU may mirror the new one
-    /// right away rather than at the next access's fault.
+    /// Drops the page holding `va` and every large page that contains it,
+    /// in every address space.  Returns the indexes of `idxmap` whose slot
+    /// in the current address space of `vcpu`, shadowed, mirrored the page
+    /// or holds it revoked: the guest changed a translation in use there,
+    /// and QEMU may mirror the new one right away rather than at the next
+    /// access's fault.
     pub fn flush_page(&self, vcpu: VcpuId, idxmap: IdxMap, va: u64) -> IdxMap {
         bump(&self.inner.counters.flush_page);
         let Ok(page) = GuestPage::containing(va) else {
@@ -998,9 +970,10 @@ impl Engine {
         };
         let mut st = self.lock();
         let mut held = IdxMap::EMPTY;
-        if let Some(v) = st.vcpus.get(&vcpu).filter(|v| v.mode == Mode::Shadow) {
+        let shadowed = st.vcpus.get(&vcpu).is_some_and(|v| v.mode == Mode::Shadow);
+        if let Some(space) = st.space_of(vcpu).filter(|_| shadowed) {
             for idx in idxmap.iter() {
-                let using = v.slots[idx.index()]
+                let using = space.slots[idx.index()]
                     .and_then(|s| st.live(s))
                     .is_some_and(|l| l.map.get(page).is_some() || l.map.revoked(page).is_some());
                 if using {
@@ -1008,14 +981,15 @@ impl Engine {
                 }
             }
         }
-        for slot in self.inner.slots_holding(&st, vcpu, idxmap, page, 1) {
+        for slot in self.inner.slots_holding(&st, idxmap, page, 1) {
             self.inner.drop_range(&mut st, slot, page, 1);
         }
         self.inner.charge(&mut st, vcpu, Work::Flush);
         held
     }
 
-    /// Drops `[va, va + len)` and the large pages overlapping it.
+    /// Drops `[va, va + len)` and the large pages overlapping it, in
+    /// every address space.
     pub fn flush_range(&self, vcpu: VcpuId, idxmap: IdxMap, va: u64, len: u64) {
         bump(&self.inner.counters.flush_range);
         let Ok(first) = GuestPage::containing(va) else {
@@ -1027,9 +1001,10 @@ impl Engine {
             return;
         }
         let mut st = self.lock();
-        for slot in self.inner.slots_holding(&st, vcpu, idxmap, first, pages) {
+        for slot in self.inner.slots_holding(&st, idxmap, first, pages) {
             if pages > FLUSH_RANGE_MAX_PAGES {
-                self.inner.retire(&mut st, slot);
+                self.inner
+                    .drop_slot(&mut st, slot, vcpu, OtherVcpus::MayRun);
             } else {
                 self.inner.drop_range(&mut st, slot, first, pages);
             }
@@ -1038,7 +1013,7 @@ impl Engine {
     }
 
     /// Makes every shadow of guest RAM in `[host, host + len)` read-only,
-    /// in every slot of every vCPU.  Callable from any thread.
+    /// in every slot.  Callable from any thread.
     pub fn protect_host_range(&self, host: usize, len: u64) {
         if len == 0 {
             return;
@@ -1077,6 +1052,7 @@ impl Engine {
     pub fn stats(&self) -> EsptStats {
         let c = self.inner.counters.snapshot();
         let st = self.lock();
+        let mirrored = || st.spaces.values().filter(|s| s.is_mirrored());
         EsptStats {
             fills: c.fills,
             run_fills: c.run_fills,
@@ -1102,32 +1078,22 @@ impl Engine {
             sites_demoted: sites::global().demoted(),
             pages_mapped_now: st.pages_now,
             pages_revoked_now: st
-                .slots
-                .iter()
-                .map(|s| match s {
-                    SlotState::Live(l) => l.map.revoked_count() as u64,
-                    _ => 0,
-                })
+                .live_slots()
+                .map(|(_, l)| l.map.revoked_count() as u64)
                 .sum(),
             vmas_now: st.vmas,
             vma_budget: self.inner.budget,
             slots_total: st.slots.len() as u64,
-            slots_in_use_now: st
-                .slots
-                .iter()
-                .filter(|s| matches!(s, SlotState::Live(_)))
-                .count() as u64,
+            slots_in_use_now: st.live_slots().count() as u64,
             ram_blocks: st.ram.len() as u64,
             host_bytes_now: st.host_bytes,
             host_bytes_limit: self.inner.memory_limit,
-            page_tables_now: st
-                .slots
-                .iter()
-                .map(|s| match s {
-                    SlotState::Live(l) => l.map.page_tables(),
-                    _ => 0,
-                })
-                .sum(),
+            page_tables_now: st.live_slots().map(|(_, l)| l.map.page_tables()).sum(),
+            spaces_mirrored_now: mirrored().count() as u64,
+            spaces_shared_now: mirrored().filter(|s| s.running() > 1).count() as u64,
+            vcpus: st.vcpus.len() as u64,
+            shared_clears: c.shared_clears,
+            lock_waits: c.lock_waits,
         }
     }
 
@@ -1145,12 +1111,12 @@ impl Engine {
         }
     }
 
-    /// The slot currently mirroring `idx` for `vcpu`, if any (tests).
+    /// The slot mirroring `idx` in the address space `vcpu` runs, if any
+    /// (tests).
     pub fn slot_of(&self, vcpu: VcpuId, idx: MmuIdx) -> Option<SlotId> {
         self.lock()
-            .vcpus
-            .get(&vcpu)
-            .and_then(|v| v.slots[idx.index()])
+            .space_of(vcpu)
+            .and_then(|s| s.slots[idx.index()])
     }
 }
 
@@ -1171,34 +1137,39 @@ impl Inner {
         sys::coarse_now_ns().saturating_sub(self.epoch)
     }
 
-    /// Whether the governor lets a fill for `vcpu`'s current address space
-    /// through; publishes the slots when it has just been shadowed.
+    /// Whether the governor lets a fill for the address space `vcpu` runs
+    /// through; brings `vcpu`'s table to the address space's mode, which
+    /// another vCPU running it may have changed, or the governor changes
+    /// now.
     fn admit(&self, st: &mut State, vcpu: VcpuId) -> Result<bool> {
-        st.vcpu(vcpu)?;
-        let v = st.vcpus.get_mut(&vcpu).expect("checked above");
-        if v.mode == Mode::Shadow && !self.tuning.enabled {
-            return Ok(true);
-        }
+        let published = st.vcpu(vcpu)?.mode;
         let now = self.now();
-        match v
-            .governor(&self.tuning, now)
-            .on_fill_request(&self.tuning, now)
-        {
-            Verdict::Skip => Ok(false),
-            Verdict::Fill => Ok(true),
-            Verdict::Promoted => {
-                v.mode = Mode::Shadow;
-                v.calls_seen = sys::MAPPING_CALLS.load(Ordering::Relaxed);
-                v.faults_seen = fault::REDIRECTS.load(Ordering::Relaxed);
-                v.publish(&self.region);
-                bump(&self.counters.shadow_on);
-                Ok(true)
-            }
+        let Some(space) = st.space_of_mut(vcpu) else {
+            return Ok(false);
+        };
+        let verdict = if self.tuning.enabled {
+            space.governor.on_fill_request(&self.tuning, now)
+        } else {
+            Verdict::Fill
+        };
+        let mode = match verdict {
+            Verdict::Skip => Mode::Soft,
+            Verdict::Fill | Verdict::Promoted => Mode::Shadow,
+        };
+        if verdict == Verdict::Promoted {
+            // What the soft TLB cost before is not the shadow's.
+            st.calls_seen = sys::MAPPING_CALLS.load(Ordering::Relaxed);
+            st.faults_seen = fault::REDIRECTS.load(Ordering::Relaxed);
+            bump(&self.counters.shadow_on);
         }
+        if mode != published {
+            st.publish(&self.region, vcpu, mode);
+        }
+        Ok(mode == Mode::Shadow)
     }
 
     /// Charges the faults and mapping calls made since the last charge
-    /// to `vcpu`'s current address space; sends it back to the soft TLB
+    /// to the address space `vcpu` runs; sends it back to the soft TLB
     /// when they cost more than the shadow can save.  Its slots stay, and
     /// stay current: they serve again after the back-off.  The first fill
     /// of a page is not charged: a working set has to be mirrored once for
@@ -1207,39 +1178,42 @@ impl Inner {
         if !self.tuning.enabled {
             return;
         }
-        let Some(v) = st.vcpus.get_mut(&vcpu) else {
-            return;
-        };
         let calls = sys::MAPPING_CALLS.load(Ordering::Relaxed);
         let faults = fault::REDIRECTS.load(Ordering::Relaxed);
-        let new_calls = calls.wrapping_sub(v.calls_seen);
-        let new_faults = faults.wrapping_sub(v.faults_seen);
-        v.calls_seen = calls;
+        let new_calls = calls.wrapping_sub(st.calls_seen);
+        let new_faults = faults.wrapping_sub(st.faults_seen);
+        st.calls_seen = calls;
         if matches!(work, Work::Flush) {
             // Faults since the last charge stay to be charged with the
             // next fill.
             return;
         }
-        v.faults_seen = faults;
-        if v.mode != Mode::Shadow {
+        st.faults_seen = faults;
+        if st.vcpus.get(&vcpu).is_none_or(|v| v.mode != Mode::Shadow) {
             return;
         }
         let now = self.now();
-        let g = v.governor(&self.tuning, now);
+        let Some(space) = st.space_of_mut(vcpu) else {
+            return;
+        };
         if let Work::Fill(page) = work {
-            if g.first_touch(page.number()) {
+            if space.governor.first_touch(page.number()) {
                 return;
             }
         }
         let cost = new_calls * self.tuning.call_cost + new_faults * self.tuning.fault_cost;
-        if g.charge(&self.tuning, now, cost) {
-            v.mode = Mode::Soft;
-            v.publish(&self.region);
+        if space.governor.charge(&self.tuning, now, cost) {
+            st.publish(&self.region, vcpu, Mode::Soft);
             bump(&self.counters.shadow_off);
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
+        match self.state.try_lock() {
+            Ok(guard) => return guard,
+            Err(TryLockError::Poisoned(e)) => return e.into_inner(),
+            Err(TryLockError::WouldBlock) => bump(&self.counters.lock_waits),
+        }
         // Holders keep the lock across one mmap or munmap, a few
         // microseconds: retry for about that long before sleeping on the
         // futex, which costs a context switch and a wake-up IPI (a VM exit
@@ -1294,98 +1268,91 @@ impl Inner {
         }
     }
 
-    /// The slots of every address space of `vcpu` for `idxmap`: guest
-    /// invalidations are not tied to one address space here (QEMU does
-    /// not pass the ASID), so they reach them all.
-    fn slots_of(&self, st: &State, vcpu: VcpuId, idxmap: IdxMap) -> Vec<SlotId> {
-        st.vcpus
-            .get(&vcpu)
-            .map_or_else(Vec::new, |v| v.all_slots(idxmap))
-    }
-
-    /// The slots for `idxmap` of every address space of `vcpu` that may
-    /// hold something of `[first, first + pages)`.
+    /// The live slots for `idxmap`, of any address space, that may hold
+    /// something of `[first, first + pages)`: guest invalidations are not
+    /// tied to one address space here (QEMU does not pass the ASID), and
+    /// every vCPU may run every address space, so they reach them all.
     fn slots_holding(
         &self,
         st: &State,
-        vcpu: VcpuId,
         idxmap: IdxMap,
         first: GuestPage,
         pages: u64,
     ) -> Vec<SlotId> {
-        st.vcpus.get(&vcpu).map_or_else(Vec::new, |v| {
-            v.iter_slots(idxmap, |_| true)
-                .filter(|&s| st.live(s).is_some_and(|l| l.map.may_hold(first, pages)))
-                .collect()
-        })
+        st.live_slots()
+            .filter(|(_, l)| idxmap.contains(l.idx) && l.map.may_hold(first, pages))
+            .map(|(s, _)| s)
+            .collect()
     }
 
-    /// The slot mirroring `idx` for `vcpu`, assigning one if needed.
+    /// The slot mirroring `idx` in the address space `vcpu` runs,
+    /// assigning one if needed; `vcpu`'s table shows it.  The other vCPUs
+    /// running that address space find it at their next fill.
     fn slot_for(&self, st: &mut State, vcpu: VcpuId, idx: MmuIdx) -> Result<SlotId> {
         st.clock += 1;
         let now = st.clock;
-        if let Some(s) = st.vcpu(vcpu)?.slots[idx.index()] {
+        let key = st.vcpu(vcpu)?.context;
+        if let Some(s) = st.spaces.get(&key).and_then(|s| s.slots[idx.index()]) {
             st.live_mut(s).last_used = now;
+            st.vcpus[&vcpu].show(&self.region, idx, s);
             return Ok(s);
         }
-        let held = st.vcpu(vcpu)?.all_slots(IdxMap::ALL).len() as u32;
-        let own_share = held < self.slots_per_vcpu;
-        let free = if !own_share {
-            None
-        } else if let Some(s) = st.free.pop() {
-            Some(s)
-        } else if self.reclaim_now(st) {
-            st.free.pop()
-        } else {
-            None
-        };
-        let slot = if let Some(s) = free {
+        let slot = if let Some(s) = st.free.pop() {
             s
+        } else if self.reclaim_now(st) {
+            st.free.pop().ok_or(Error::NoSlot)?
         } else {
-            // Recycle this vCPU's least recently used slot, of any of its
-            // address spaces, here and now: the reclaimer may be busy.
+            // Recycle the least recently used slot that no other vCPU may
+            // be using, here and now: the reclaimer may be busy.
             let victim = st
-                .vcpu(vcpu)?
-                .all_slots(IdxMap::ALL)
-                .into_iter()
-                .min_by_key(|s| st.live(*s).map_or(0, |l| l.last_used))
+                .live_slots()
+                .filter(|(s, _)| st.may_give_away(*s, vcpu, OtherVcpus::MayRun))
+                .min_by_key(|(_, l)| l.last_used)
+                .map(|(s, _)| s)
                 .ok_or(Error::NoSlot)?;
             self.clear_in_place(st, victim);
-            let (context, old) = {
-                let l = st.live_mut(victim);
-                (l.context, l.idx)
-            };
-            let v = st.vcpus.get_mut(&vcpu).expect("checked above");
-            v.detach(victim, context, old);
+            st.unlink(victim);
             bump(&self.counters.evictions);
             victim
         };
-        let context = st.vcpu(vcpu)?.context;
         st.slots[slot.index()] = SlotState::Live(Live {
-            vcpu,
-            context,
+            space: key,
             idx,
             map: SlotMap::default(),
             last_used: now,
         });
-        let base = self.region.slot_base(slot);
-        let v = st.vcpus.get_mut(&vcpu).expect("checked above");
-        v.slots[idx.index()] = Some(slot);
-        v.table.set(idx, base);
+        if let Some(s) = st.spaces.get_mut(&key) {
+            s.slots[idx.index()] = Some(slot);
+        }
+        st.vcpus[&vcpu].show(&self.region, idx, slot);
         Ok(slot)
     }
 
-    /// Hands a live slot to the reclaimer and points its table entry at
-    /// the empty slot: O(1) for the vCPU, whatever the slot holds.
+    /// What an invalidation by `by` does with a live slot: nothing if it
+    /// holds nothing; else hands it to the reclaimer (O(1) for the vCPU,
+    /// whatever the slot holds) if no other vCPU may be using it, and
+    /// empties it in place (its address space keeps it) if one may.
+    fn drop_slot(&self, st: &mut State, slot: SlotId, by: VcpuId, others: OtherVcpus) {
+        if st.live(slot).is_none_or(|l| l.map.is_empty()) {
+            return;
+        }
+        if st.may_give_away(slot, by, others) {
+            self.retire(st, slot);
+        } else {
+            self.clear_in_place(st, slot);
+            bump(&self.counters.shared_clears);
+        }
+    }
+
+    /// Hands a live slot to the reclaimer; the tables showing it show the
+    /// empty slot.  Only where [`State::may_give_away`] allows.
     fn retire(&self, st: &mut State, slot: SlotId) {
+        st.unlink(slot);
         let SlotState::Live(live) =
             std::mem::replace(&mut st.slots[slot.index()], SlotState::Retired)
         else {
             return;
         };
-        if let Some(v) = st.vcpus.get_mut(&live.vcpu) {
-            v.detach(slot, live.context, live.idx);
-        }
         st.pages_now -= live.map.len() as u64;
         self.queue.push(RetiredSlot {
             slot,
@@ -1394,8 +1361,8 @@ impl Inner {
         bump(&self.counters.slots_retired);
     }
 
-    /// Empties a live slot where it is, from any thread: its table entry
-    /// stays valid, the vCPU just faults and refills.
+    /// Empties a live slot where it is, from any thread: the tables
+    /// showing it stay valid, the vCPUs just fault and refill.
     fn clear_in_place(&self, st: &mut State, slot: SlotId) {
         self.clear_retired(slot);
         let map = std::mem::take(&mut st.live_mut(slot).map);
@@ -1406,10 +1373,11 @@ impl Inner {
         st.pages_now -= map.len() as u64;
     }
 
-    /// Frees mapping budget: reclaims retired slots, then evicts this
-    /// vCPU's least recently used other slot, then the largest slot of any
-    /// vCPU, then `keep` itself.  False when nothing is left to free.
-    fn make_room(&self, st: &mut State, vcpu: VcpuId, keep: SlotId, scarce: Scarce) -> bool {
+    /// Frees mapping budget: reclaims retired slots, then empties the
+    /// least recently used other slot that holds some, then `keep`
+    /// itself.  Emptied in place, so whatever vCPU runs them.  False
+    /// when nothing is left to free.
+    fn make_room(&self, st: &mut State, keep: SlotId, scarce: Scarce) -> bool {
         if self.reclaim_now(st) {
             return true;
         }
@@ -1418,24 +1386,12 @@ impl Inner {
             Scarce::Vmas => l.map.vmas(),
             Scarce::Memory => l.map.host_bytes(),
         };
-        let own_lru = st.vcpus.get(&vcpu).and_then(|v| {
-            v.all_slots(IdxMap::ALL)
-                .into_iter()
-                .filter(|s| *s != keep && st.live(*s).is_some_and(|l| holds(l) > 0))
-                .min_by_key(|s| st.live(*s).map_or(0, |l| l.last_used))
-        });
-        if let Some(victim) = own_lru {
-            self.clear_in_place(st, victim);
-            return true;
-        }
-        let largest = (0..st.slots.len())
-            .map(|i| SlotId::new(i as u32))
-            .filter(|s| *s != keep)
-            .filter_map(|s| st.live(s).map(|l| (s, holds(l))))
-            .filter(|(_, v)| *v > 0)
-            .max_by_key(|(_, v)| *v)
+        let lru = st
+            .live_slots()
+            .filter(|(s, l)| *s != keep && holds(l) > 0)
+            .min_by_key(|(_, l)| l.last_used)
             .map(|(s, _)| s);
-        if let Some(victim) = largest {
+        if let Some(victim) = lru {
             self.clear_in_place(st, victim);
             return true;
         }
@@ -1452,7 +1408,6 @@ impl Inner {
     fn ensure_budget(
         &self,
         st: &mut State,
-        vcpu: VcpuId,
         slot: SlotId,
         pages: u64,
         need: impl Fn(&State) -> i64,
@@ -1468,7 +1423,7 @@ impl Inner {
             } else {
                 return Ok(());
             };
-            if !self.make_room(st, vcpu, slot, scarce) {
+            if !self.make_room(st, slot, scarce) {
                 bump(&self.counters.fill_refused);
                 return Err(match scarce {
                     Scarce::Vmas => Error::VmaBudget {

@@ -10,9 +10,9 @@ use std::sync::OnceLock;
 
 use crate::abi::{
     EsptConfig, EsptLogFn, EsptSlotTable, EsptStats, EsptStatus, EsptVcpu, ESPT_ABI_VERSION,
-    ESPT_RAM_DONTDUMP,
+    ESPT_FLUSH_VCPUS_STOPPED, ESPT_RAM_DONTDUMP,
 };
-use crate::engine::{Config, ContextKey, Engine, SlotTable, VcpuId};
+use crate::engine::{Config, ContextKey, Engine, OtherVcpus, SlotTable, VcpuId};
 use crate::error::Error;
 use crate::fault;
 use crate::governor::Tuning;
@@ -324,18 +324,32 @@ pub unsafe extern "C" fn espt_flush_all(vcpu: *mut EsptVcpu) {
 /// # Safety
 /// `vcpu` must come from `espt_vcpu_create`.
 #[no_mangle]
-pub unsafe extern "C" fn espt_flush_mmuidx(vcpu: *mut EsptVcpu, idxmap: u32) {
+pub unsafe extern "C" fn espt_flush_mmuidx(vcpu: *mut EsptVcpu, idxmap: u32, flags: u32) {
     if let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) {
-        e.flush_mmuidx(id, IdxMap::from_bits(idxmap));
+        e.flush_mmuidx(id, IdxMap::from_bits(idxmap), others(flags));
+    }
+}
+
+/// What `ESPT_FLUSH_*` flags say of the other vCPUs.
+fn others(flags: u32) -> OtherVcpus {
+    if flags & ESPT_FLUSH_VCPUS_STOPPED != 0 {
+        OtherVcpus::Stopped
+    } else {
+        OtherVcpus::MayRun
     }
 }
 
 /// # Safety
 /// `vcpu` must come from `espt_vcpu_create`.
 #[no_mangle]
-pub unsafe extern "C" fn espt_flush_context(vcpu: *mut EsptVcpu, value: u64, mask: u64) {
+pub unsafe extern "C" fn espt_flush_context(
+    vcpu: *mut EsptVcpu,
+    value: u64,
+    mask: u64,
+    flags: u32,
+) {
     if let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) {
-        e.flush_context(id, value, mask);
+        e.flush_context(id, value, mask, others(flags));
     }
 }
 

@@ -160,6 +160,12 @@ impl FromStr for Tuning {
     }
 }
 
+/// Whole flushes closer together than this count as one (see
+/// [`Governor::all_flushed`]): the deliveries of one broadcast reach every
+/// vCPU within one of their blocks, or a host time slice when vCPUs
+/// outnumber host CPUs.
+pub const FLUSH_MERGE: u64 = 2 * MS;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
     /// Translated code uses the soft TLB (table entries at the soft slot).
@@ -201,6 +207,8 @@ pub struct Governor {
     /// all invalidated.
     mirror_since: u64,
     backoff: u64,
+    /// When (engine time, not run time) a whole flush was last counted.
+    flushed_at: Option<u64>,
     /// Pages (numbers) mirrored at least once: filling one of these again
     /// is churn; filling a new one is the investment the shadow is for.
     touched: FastHashSet<u32>,
@@ -221,6 +229,7 @@ impl Governor {
             stretch_start: 0,
             mirror_since: 0,
             backoff: t.backoff_min,
+            flushed_at: None,
             touched: FastHashSet::default(),
         }
     }
@@ -272,10 +281,23 @@ impl Governor {
     /// TLB, which a guest's fork-heavy phase (a shell running a script)
     /// would otherwise make refill until its charges reached the
     /// [`Tuning::max_share`] of a window.  True when it goes back.
+    ///
+    /// One invalidation of the guest reaches the engine once per vCPU (a
+    /// broadcast TLBIALLIS, or a local one that QEMU broadcasts because
+    /// mirrors are shared): the deliveries that follow the first within
+    /// [`FLUSH_MERGE`] count as that one, or the second would find a
+    /// mirror that lived no time and send the address space back.
     pub fn all_flushed(&mut self, t: &Tuning, now: u64) -> bool {
         if !t.enabled {
             return false;
         }
+        if self
+            .flushed_at
+            .is_some_and(|at| now.saturating_sub(at) < FLUSH_MERGE)
+        {
+            return false;
+        }
+        self.flushed_at = Some(now);
         let rt = self.run_time(now);
         let lived = rt.saturating_sub(self.mirror_since);
         self.mirror_since = rt;

@@ -15,10 +15,12 @@
 //! - [`region`]: the reserved host region and its slots, with guard space;
 //! - [`ram`]: guest RAM blocks and the file offsets behind host addresses;
 //! - [`slot`]: what one slot mirrors, its large guest pages and its VMAs;
-//! - [`engine`]: vCPUs, their address spaces and slots, fills (single
-//!   pages and runs of large pages), invalidation, write protection, host
-//!   limits (the VMA budget, the bound on the host memory of mirrors, a
-//!   fair share of slots per vCPU);
+//! - [`space`]: guest address spaces, the unit that is mirrored, shared
+//!   by every vCPU that runs one;
+//! - [`vcpu`]: a vCPU's slot-base table and the address space it runs;
+//! - [`engine`]: fills (single pages and runs of large pages),
+//!   invalidation, write protection, host limits (the VMA budget, the
+//!   bound on the host memory of mirrors), under one lock;
 //! - [`governor`]: which address spaces are worth shadowing;
 //! - [`error`]: every way an operation can fail, with the message QEMU
 //!   shows;
@@ -48,9 +50,11 @@ pub mod reclaim;
 pub mod region;
 pub mod sites;
 pub mod slot;
+pub mod space;
 pub mod stats;
 pub mod sys;
 pub mod types;
+pub mod vcpu;
 
 pub use engine::{Config, ContextKey, Engine, SlotTable, VcpuId};
 pub use error::Error;

@@ -44,6 +44,8 @@ counters!(
     slot_switches,
     shadow_on,
     shadow_off,
+    shared_clears,
+    lock_waits,
 );
 
 /// Adds one to a counter.

@@ -163,6 +163,10 @@ impl IdxMap {
     pub fn with(self, idx: MmuIdx) -> Self {
         IdxMap(self.0 | 1 << idx.0)
     }
+
+    pub fn contains(self, idx: MmuIdx) -> bool {
+        self.0 & (1 << idx.0) != 0
+    }
 }
 
 /// A slot of the region: one 4 GiB window plus its guard space.

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use common::*;
 use espt::abi::{ESPT_PROT_READ, ESPT_PROT_WRITE};
+use espt::engine::OtherVcpus;
 use espt::types::PAGE_SIZE;
 
 const RW: u32 = ESPT_PROT_READ | ESPT_PROT_WRITE;
@@ -144,7 +145,8 @@ fn write_protect_reaches_every_slot_and_vcpu() {
     let b = TestVcpu::new(&e, 1);
     let host = ram.page_addr(1);
     // The same RAM page at two virtual addresses in two mmu indexes of two
-    // vCPUs: four shadows.
+    // vCPUs running two address spaces: eight shadows.
+    e.switch_context(b.id, espt::ContextKey(1));
     for cpu in [&a, &b] {
         for i in [0, 1] {
             e.fill(cpu.id, idx(i), 0x1000, PAGE_SIZE, host, RW).unwrap();
@@ -247,7 +249,7 @@ fn flushes_drop_exactly_what_they_must() {
     assert_eq!(jit.load(cpu.base(0), 0x9000, 8), Some(marker(302)));
     // A flush by mmu index retires the slot: the table entry moves to the
     // empty slot at once, whatever the slot held.
-    e.flush_mmuidx(cpu.id, espt::IdxMap::from_bits(0b01));
+    e.flush_mmuidx(cpu.id, espt::IdxMap::from_bits(0b01), OtherVcpus::MayRun);
     assert_eq!(cpu.base(0), e.slot_base(espt::SlotId::EMPTY) as u64);
     assert_eq!(jit.load(cpu.base(0), 0x9000, 8), None);
     assert_eq!(jit.load(cpu.base(1), 0xa000, 8), Some(marker(301)));
@@ -349,7 +351,7 @@ fn an_asid_flush_drops_that_address_space_and_the_current_one_only() {
     }
     // Running in 3, the guest flushes ASID 1: 1 and the current 3 go, 2
     // keeps its user and kernel pages.
-    e.flush_context(cpu.id, value(1), mask);
+    e.flush_context(cpu.id, value(1), mask, OtherVcpus::MayRun);
     assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None);
     assert_eq!(jit.load(cpu.base(1), 0x9000, 8), None);
     e.switch_context(cpu.id, key(2));
@@ -363,7 +365,7 @@ fn an_asid_flush_drops_that_address_space_and_the_current_one_only() {
     e.fill(cpu.id, idx(0), 0x5000, PAGE_SIZE, ram.page_addr(5), RW)
         .unwrap();
     e.switch_context(cpu.id, key(1));
-    e.flush_context(cpu.id, value(2), mask);
+    e.flush_context(cpu.id, value(2), mask, OtherVcpus::MayRun);
     e.switch_context(cpu.id, key(0x102));
     assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None);
     e.switch_context(cpu.id, key(2));
@@ -400,7 +402,7 @@ fn an_asid_flush_drops_that_asid_under_every_dacr() {
     // Running in (kernel, 2), the guest flushes ASID 1: both of its pairs
     // go, and the current one; (uaccess, 2) stays.
     e.switch_context(cpu.id, key(kernel, 2));
-    e.flush_context(cpu.id, value(1), mask);
+    e.flush_context(cpu.id, value(1), mask, OtherVcpus::MayRun);
     for k in [key(kernel, 1), key(uaccess, 1), key(kernel, 2)] {
         e.switch_context(cpu.id, k);
         assert_eq!(jit.load(cpu.base(0), 0x5000, 8), None, "{k:?}");

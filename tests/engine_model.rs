@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use common::*;
 use espt::abi::{ESPT_PROT_READ, ESPT_PROT_WRITE};
+use espt::engine::OtherVcpus;
 use espt::types::PAGE_SIZE;
 use espt::IdxMap;
 use proptest::prelude::*;
@@ -182,7 +183,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 }
             }
             Op::FlushIdx { idxmap } => {
-                e.flush_mmuidx(cpu.id, IdxMap::from_bits(idxmap));
+                e.flush_mmuidx(cpu.id, IdxMap::from_bits(idxmap), OtherVcpus::MayRun);
                 model.retain(|&(i, _), _| idxmap & (1 << i) == 0);
             }
             Op::FlushAll => {

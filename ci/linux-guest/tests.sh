@@ -22,9 +22,14 @@ if [ -r "$LINUX_GUEST_DIR/zImage" ] && [ -r "$LINUX_GUEST_DIR/initrd.cpio.gz" ];
         -kernel "$LINUX_GUEST_DIR/zImage" -initrd "$LINUX_GUEST_DIR/initrd.cpio.gz" \
         -append "$LINUX_GUEST_APPEND"
     # Two vCPUs (MTTCG): threads of one process on both, munmap broadcasts
-    # to the other vCPU, concurrent fork/exec (about a minute per run).
+    # to the other vCPU, concurrent fork/exec (about a minute per run);
+    # then four, which share this host's two cores.
     guest_test linux/smp 600 0 '^PASS linux-smp' -- \
         -M virt -cpu cortex-a15 -smp 2 -m 1G -nographic -nic none -no-reboot \
+        -kernel "$LINUX_GUEST_DIR/zImage" -initrd "$LINUX_GUEST_DIR/initrd.cpio.gz" \
+        -append "$LINUX_GUEST_APPEND espt.workload=smp"
+    guest_test linux/smp4 900 0 '^PASS linux-smp' -- \
+        -M virt -cpu cortex-a15 -smp 4 -m 1G -nographic -nic none -no-reboot \
         -kernel "$LINUX_GUEST_DIR/zImage" -initrd "$LINUX_GUEST_DIR/initrd.cpio.gz" \
         -append "$LINUX_GUEST_APPEND espt.workload=smp"
 elif [ -z "${GUEST_FILTER:-}" ] || [[ linux/workload =~ $GUEST_FILTER ]] ||
@@ -44,6 +49,10 @@ LINUX_ARMMP_DIR=${LINUX_ARMMP_DIR:-$GUEST_ROOT/build/guest/linux-armmp}
 if [ -r "$LINUX_ARMMP_DIR/zImage" ] && [ -r "$LINUX_ARMMP_DIR/initrd.cpio.gz" ]; then
     guest_test linux/short-desc-smp 600 0 '^PASS linux-smp' -- \
         -M virt -cpu cortex-a15 -smp 2 -m 2G -nographic -nic none -no-reboot \
+        -kernel "$LINUX_ARMMP_DIR/zImage" -initrd "$LINUX_ARMMP_DIR/initrd.cpio.gz" \
+        -append "$LINUX_GUEST_APPEND espt.workload=smp"
+    guest_test linux/short-desc-smp4 900 0 '^PASS linux-smp' -- \
+        -M virt -cpu cortex-a15 -smp 4 -m 2G -nographic -nic none -no-reboot \
         -kernel "$LINUX_ARMMP_DIR/zImage" -initrd "$LINUX_ARMMP_DIR/initrd.cpio.gz" \
         -append "$LINUX_GUEST_APPEND espt.workload=smp"
 elif [ -z "${GUEST_FILTER:-}" ] || [[ linux/short-desc-smp =~ $GUEST_FILTER ]]; then

@@ -30,6 +30,20 @@ for _smp in 1 2; do
 done
 unset _smp _name
 
+# Several CPUs in one address space, whose mirror ESPT shares between
+# their vCPUs (smp_shared.c): broadcast and local invalidations racing
+# with the other CPUs' reads, simultaneous faults on remapped pages,
+# LDREX/STREX and plain stores, code written by one CPU and run by the
+# others, an ASID reassigned while another CPU last ran it.  On -smp 4
+# the four vCPUs share this host's two cores.
+for _smp in 2 4; do
+    guest_test "baremetal/smp-shared-smp$_smp" 120 0 '^PASS smp_shared' -- \
+        -M virt -cpu cortex-a15 -smp "$_smp" -m 256M -nographic -nic none \
+        -semihosting-config enable=on,target=native \
+        -kernel "$BAREMETAL_OUT/smp_shared.elf"
+done
+unset _smp
+
 # baremetal_loadvm_test NAME SMP: loadvm under a running program
 # (loadvm_rekey.c), which switches between ASIDs 5 and 9 for 6 s of guest
 # time.  In each mode QEMU gets a qcow2 drive to hold the snapshot and its

@@ -126,6 +126,9 @@ impl TestVcpu {
     }
 }
 
+/// Read and write rights, as QEMU passes them.
+pub const RW: u32 = espt::abi::ESPT_PROT_READ | espt::abi::ESPT_PROT_WRITE;
+
 pub fn engine(nb_vcpus: u32) -> Engine {
     Engine::new(Config::new(nb_vcpus)).unwrap()
 }
