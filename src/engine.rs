@@ -49,7 +49,7 @@ use crate::reclaim::{ReclaimQueue, RetiredSlot};
 use crate::region::Region;
 use crate::sites;
 use crate::slot::{consecutive_runs, Footprint, Mapping, SlotMap, PAGE_BOOK_BYTES, TABLE_BYTES};
-use crate::space::AddressSpace;
+use crate::space::{AddressSpace, SpaceId, Tables};
 use crate::stats::{bump, Counters};
 use crate::sys;
 use crate::types::{
@@ -162,7 +162,7 @@ pub enum OtherVcpus {
 
 #[derive(Debug)]
 struct Live {
-    space: ContextKey,
+    space: SpaceId,
     idx: MmuIdx,
     map: SlotMap,
     last_used: u64,
@@ -186,7 +186,7 @@ struct State {
     vcpus: BTreeMap<VcpuId, Vcpu>,
     /// Every address space seen (pruned of those without slots that no
     /// vCPU runs once there are many).
-    spaces: FastHashMap<ContextKey, AddressSpace>,
+    spaces: FastHashMap<SpaceId, AddressSpace>,
     /// Host page of guest RAM -> the shadow pages mirroring it.
     rmap: FastHashMap<HostPage, Vec<(SlotId, GuestPage)>>,
     /// VMAs of all live and retired slots.
@@ -568,7 +568,7 @@ impl Engine {
             return Err(Error::VcpuExists(id.0));
         }
         let (t, now) = (&self.inner.tuning, self.inner.now());
-        let key = ContextKey::default();
+        let key = SpaceId::default();
         let mode = match st.spaces.get_mut(&key) {
             Some(s) => s.enter(t, now),
             None => {
@@ -715,6 +715,17 @@ impl Engine {
     /// slots of the address space it left stay; translations stay current
     /// in them because every flush applies to every address space.
     pub fn switch_context(&self, vcpu: VcpuId, key: ContextKey) {
+        self.switch_space(vcpu, key.into());
+    }
+
+    /// [`Engine::switch_context`], with the translation tables the
+    /// registers name: vCPUs share a mirror only where the key and the
+    /// tables are equal.
+    pub fn switch_context_at(&self, vcpu: VcpuId, key: ContextKey, tables: Tables) {
+        self.switch_space(vcpu, SpaceId { key, tables });
+    }
+
+    fn switch_space(&self, vcpu: VcpuId, key: SpaceId) {
         let mut st = self.lock();
         let (t, now) = (&self.inner.tuning, self.inner.now());
         let Some(old) = st.vcpus.get(&vcpu).map(|v| v.context) else {
@@ -948,7 +959,7 @@ impl Engine {
         };
         let victims: Vec<SlotId> = st
             .live_slots()
-            .filter(|(_, l)| l.space == current || l.space.0 & mask == value)
+            .filter(|(_, l)| l.space == current || l.space.key.0 & mask == value)
             .map(|(s, _)| s)
             .collect();
         for slot in victims {

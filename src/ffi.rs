@@ -19,6 +19,7 @@ use crate::governor::Tuning;
 use crate::logger;
 use crate::ram::Dump;
 use crate::sites;
+use crate::space::Tables;
 use crate::types::{IdxMap, MmuIdx, SlotId};
 
 static ENGINE: OnceLock<Engine> = OnceLock::new();
@@ -288,9 +289,14 @@ pub unsafe extern "C" fn espt_any_mirrored(
 /// # Safety
 /// `vcpu` must come from `espt_vcpu_create`.
 #[no_mangle]
-pub unsafe extern "C" fn espt_switch_context(vcpu: *mut EsptVcpu, key: u64) {
+pub unsafe extern "C" fn espt_switch_context(
+    vcpu: *mut EsptVcpu,
+    key: u64,
+    table0: u64,
+    table1: u64,
+) {
     if let (Some(e), Some(id)) = (engine(), vcpu_id(vcpu)) {
-        e.switch_context(id, ContextKey(key));
+        e.switch_context_at(id, ContextKey(key), Tables([table0, table1]));
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! An address space is what the target names with a [`ContextKey`] when
 //! a vCPU switches to it (an ASID under a translation regime, with the
-//! DACR view for short descriptors).  Its mirror is one slot per mmu
+//! DACR view for short descriptors), together with the translation
+//! tables it walks ([`SpaceId`]).  Its mirror is one slot per mmu
 //! index, host mappings that belong to the process and so serve every
 //! vCPU that runs it: a page one vCPU mirrored is there for the others,
 //! and an invalidation drops it once for all of them.  The governor
@@ -15,6 +16,29 @@ use crate::types::{IdxMap, MmuIdx, SlotId};
 /// whatever else selects the translation regime).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ContextKey(pub u64);
+
+/// The translation tables an address space walks, as the target names
+/// them (their base registers; 0 where it does not say).  Two vCPUs may
+/// give one ASID different tables (each core's TLB is its own), and then
+/// they run two address spaces.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Tables(pub [u64; 2]);
+
+/// What names an address space: the target's key and the tables.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct SpaceId {
+    pub key: ContextKey,
+    pub tables: Tables,
+}
+
+impl From<ContextKey> for SpaceId {
+    fn from(key: ContextKey) -> SpaceId {
+        SpaceId {
+            key,
+            tables: Tables::default(),
+        }
+    }
+}
 
 /// The slots of one address space, one per mmu index.
 pub type SlotSet = [Option<SlotId>; MmuIdx::COUNT];

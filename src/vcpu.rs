@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::abi::EsptSlotTable;
 use crate::governor::Mode;
 use crate::region::Region;
-use crate::space::{ContextKey, SlotSet};
+use crate::space::{SlotSet, SpaceId};
 use crate::types::{MmuIdx, SlotId};
 
 /// The per-vCPU table that translated code reads: one slot base per mmu
@@ -61,7 +61,7 @@ pub struct VcpuId(pub u32);
 pub struct Vcpu {
     table: SlotTable,
     /// The address space it runs.
-    pub context: ContextKey,
+    pub context: SpaceId,
     /// The mode its table shows.  The address space's own mode (its
     /// governor's) may have changed since, on another vCPU: this one
     /// follows at its next call into the engine.
@@ -73,7 +73,7 @@ pub struct Vcpu {
 }
 
 impl Vcpu {
-    pub fn new(table: SlotTable, context: ContextKey, mode: Mode, region: &Region) -> Vcpu {
+    pub fn new(table: SlotTable, context: SpaceId, mode: Mode, region: &Region) -> Vcpu {
         Vcpu {
             table,
             context,

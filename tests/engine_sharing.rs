@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use common::*;
 use espt::engine::{ContextKey, OtherVcpus};
+use espt::space::Tables;
 use espt::types::PAGE_SIZE;
 use espt::IdxMap;
 
@@ -143,4 +144,34 @@ fn an_asid_flush_reaches_the_address_space_wherever_it_runs() {
     e.flush_context(b.id, 2, 0xff, OtherVcpus::MayRun);
     e.switch_context(a.id, ContextKey(9));
     assert_eq!(jit.load(a.base(0), 0x1000, 8), Some(marker(2)));
+}
+
+/// Two vCPUs that give one ASID different translation tables run two
+/// address spaces: neither sees what the other mirrored.
+#[test]
+fn one_key_with_other_tables_is_another_address_space() {
+    let e = engine(2);
+    let ram = GuestRam::new(4);
+    ram.register(&e);
+    let (a, b) = (TestVcpu::new(&e, 0), TestVcpu::new(&e, 1));
+    e.switch_context_at(a.id, ContextKey(7), Tables([0x4000_0000, 0]));
+    e.switch_context_at(b.id, ContextKey(7), Tables([0x4010_0000, 0]));
+    e.fill(a.id, idx(0), 0x1000, PAGE_SIZE, ram.page_addr(1), RW)
+        .unwrap();
+    e.fill(b.id, idx(0), 0x1000, PAGE_SIZE, ram.page_addr(2), RW)
+        .unwrap();
+    assert_ne!(a.base(0), b.base(0));
+    let jit = Jit::new();
+    on_miss(|_| None);
+    assert_eq!(jit.load(a.base(0), 0x1000, 8), Some(marker(1)));
+    assert_eq!(jit.load(b.base(0), 0x1000, 8), Some(marker(2)));
+    let s = e.stats();
+    assert_eq!(
+        (s.spaces_mirrored_now, s.spaces_shared_now),
+        (2, 0),
+        "{s:?}"
+    );
+    // An ASID flush names the key: both go.
+    e.flush_context(a.id, 7, 0xff, OtherVcpus::MayRun);
+    assert_eq!(jit.load(b.base(0), 0x1000, 8), None);
 }
