@@ -43,6 +43,7 @@ use crate::error::{Error, Result};
 use crate::fault;
 use crate::governor::{Mode, Tuning, Verdict};
 use crate::hash::FastHashMap;
+use crate::held::HeldRegions;
 use crate::host;
 use crate::ram::{Dump, RamBlock, RamBlocks};
 use crate::reclaim::{ReclaimQueue, RetiredSlot};
@@ -311,6 +312,8 @@ impl State {
 struct Inner {
     region: Region,
     state: Mutex<State>,
+    /// Where a live slot may hold something, read without the lock.
+    held: HeldRegions,
     queue: ReclaimQueue,
     counters: Counters,
     budget: u64,
@@ -454,6 +457,7 @@ impl Engine {
         let inner = Arc::new(Inner {
             region,
             state: Mutex::new(state),
+            held: HeldRegions::default(),
             queue: ReclaimQueue::default(),
             counters: Counters::default(),
             budget,
@@ -683,6 +687,7 @@ impl Engine {
             .map
             .revoked(page)
             .is_some_and(|r| r.host == hp && r.backing == backing);
+        self.inner.held.mark(page, 1);
         let done = if revived {
             self.inner.region.protect(slot, page, 1, prot)
         } else {
@@ -846,6 +851,7 @@ impl Engine {
         self.inner
             .ensure_budget(&mut st, slot, todo.len() as u64, |_| worst_case)?;
         self.inner.record_large(&mut st, slot, va, large_size)?;
+        self.inner.held.mark(first, pages);
         for (run_first, n) in runs {
             let i = u64::from(run_first.number() - first.number());
             let offset = backing.offset + i * PAGE_SIZE;
@@ -922,6 +928,7 @@ impl Engine {
         for slot in victims {
             self.inner.drop_slot(&mut st, slot, vcpu, others);
         }
+        self.inner.rebuild_held(&st);
         let (t, now) = (&self.inner.tuning, self.inner.now());
         for s in st.spaces.values_mut() {
             if s.governor.all_flushed(t, now) {
@@ -965,6 +972,7 @@ impl Engine {
         for slot in victims {
             self.inner.drop_slot(&mut st, slot, vcpu, others);
         }
+        self.inner.rebuild_held(&st);
         self.inner.charge(&mut st, vcpu, Work::Flush);
     }
 
@@ -979,6 +987,10 @@ impl Engine {
         let Ok(page) = GuestPage::containing(va) else {
             return IdxMap::EMPTY;
         };
+        if !self.inner.held.may_hold(page, 1) {
+            bump(&self.inner.counters.flush_unlocked);
+            return IdxMap::EMPTY;
+        }
         let mut st = self.lock();
         let mut held = IdxMap::EMPTY;
         let shadowed = st.vcpus.get(&vcpu).is_some_and(|v| v.mode == Mode::Shadow);
@@ -1009,6 +1021,10 @@ impl Engine {
         let end = va.saturating_add(len).min(SLOT_SPAN);
         let pages = (end.div_ceil(PAGE_SIZE)).saturating_sub(first.number().into());
         if pages == 0 {
+            return;
+        }
+        if !self.inner.held.may_hold(first, pages) {
+            bump(&self.inner.counters.flush_unlocked);
             return;
         }
         let mut st = self.lock();
@@ -1217,6 +1233,12 @@ impl Inner {
             st.publish(&self.region, vcpu, Mode::Soft);
             bump(&self.counters.shadow_off);
         }
+    }
+
+    /// Recomputes [`Inner::held`] after slots were emptied or retired.
+    fn rebuild_held(&self, st: &State) {
+        self.held
+            .rebuild(st.live_slots().map(|(_, l)| l.map.regions()));
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -1454,6 +1476,7 @@ impl Inner {
     fn record_large(&self, st: &mut State, slot: SlotId, va: u64, large_size: u64) -> Result<()> {
         if large_size > PAGE_SIZE && large_size.is_power_of_two() && large_size <= MAX_LARGE_PAGE {
             let first = GuestPage::containing(va & !(large_size - 1))?;
+            self.held.mark(first, large_size / PAGE_SIZE);
             st.live_mut(slot)
                 .map
                 .record_large(first, large_size / PAGE_SIZE);

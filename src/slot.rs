@@ -58,10 +58,15 @@ const SLOT_PAGES: u64 = SLOT_SPAN / PAGE_SIZE;
 /// set with every page recorded and cleared only with the whole map, so
 /// a clear bit is never wrong.
 #[derive(Debug)]
-struct Regions(Box<[u64; Regions::WORDS]>);
+pub struct Regions(Box<[u64; Regions::WORDS]>);
 
 impl Regions {
-    const WORDS: usize = (SLOT_PAGES / REGION_PAGES / 64) as usize;
+    pub const WORDS: usize = (SLOT_PAGES / REGION_PAGES / 64) as usize;
+
+    /// The bitmap, one bit per region.
+    pub fn words(&self) -> &[u64; Regions::WORDS] {
+        &self.0
+    }
 
     fn mark(&mut self, first: GuestPage, pages: u64) {
         for r in Self::span(first, pages) {
@@ -74,7 +79,7 @@ impl Regions {
     }
 
     /// The regions that `[first, first + pages)` overlaps (`pages` > 0).
-    fn span(first: GuestPage, pages: u64) -> std::ops::RangeInclusive<usize> {
+    pub fn span(first: GuestPage, pages: u64) -> std::ops::RangeInclusive<usize> {
         let first = u64::from(first.number());
         let last = (first + pages.max(1) - 1).min(SLOT_PAGES - 1);
         (first / REGION_PAGES) as usize..=(last / REGION_PAGES) as usize
@@ -371,6 +376,11 @@ impl SlotMap {
     /// `true` says to look.
     pub fn may_hold(&self, first: GuestPage, pages: u64) -> bool {
         self.regions.any(first, pages)
+    }
+
+    /// Where in the slot it may hold something (see [`Self::may_hold`]).
+    pub fn regions(&self) -> &Regions {
+        &self.regions
     }
 
     pub fn record_large(&mut self, first: GuestPage, pages: u64) {

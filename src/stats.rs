@@ -46,6 +46,7 @@ counters!(
     shadow_off,
     shared_clears,
     lock_waits,
+    flush_unlocked,
 );
 
 /// Adds one to a counter.
