@@ -988,7 +988,6 @@ impl Engine {
             return IdxMap::EMPTY;
         };
         if !self.inner.held.may_hold(page, 1) {
-            bump(&self.inner.counters.flush_unlocked);
             return IdxMap::EMPTY;
         }
         let mut st = self.lock();
@@ -1024,7 +1023,6 @@ impl Engine {
             return;
         }
         if !self.inner.held.may_hold(first, pages) {
-            bump(&self.inner.counters.flush_unlocked);
             return;
         }
         let mut st = self.lock();

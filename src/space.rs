@@ -10,7 +10,7 @@
 //! decides per address space, from what all of those vCPUs cost it.
 
 use crate::governor::{Governor, Mode, Tuning};
-use crate::types::{IdxMap, MmuIdx, SlotId};
+use crate::types::{MmuIdx, SlotId};
 
 /// A guest address space, as QEMU names it when it switches (the ASID and
 /// whatever else selects the translation regime).
@@ -106,10 +106,5 @@ impl AddressSpace {
     /// Whether it has any slot.
     pub fn is_mirrored(&self) -> bool {
         self.slots.iter().any(Option::is_some)
-    }
-
-    /// Its slots for `idxmap`.
-    pub fn slots_in(&self, idxmap: IdxMap) -> impl Iterator<Item = SlotId> + '_ {
-        idxmap.iter().filter_map(|i| self.slots[i.index()])
     }
 }

@@ -46,7 +46,6 @@ counters!(
     shadow_off,
     shared_clears,
     lock_waits,
-    flush_unlocked,
 );
 
 /// Adds one to a counter.
