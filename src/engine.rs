@@ -167,6 +167,10 @@ struct Live {
     idx: MmuIdx,
     map: SlotMap,
     last_used: u64,
+    /// A whole invalidation met it while no vCPU ran its address space:
+    /// what it mirrors is still mapped, and is revoked before a vCPU
+    /// enters the address space again ([`Inner::invalidate_slot`]).
+    stale: bool,
 }
 
 #[derive(Debug)]
@@ -582,6 +586,7 @@ impl Engine {
                 mode
             }
         };
+        self.inner.revoke_stale(&mut st, key);
         let v = Vcpu::new(table, key, mode, &self.inner.region);
         st.vcpus.insert(id, v);
         st.publish(&self.inner.region, id, mode);
@@ -755,6 +760,7 @@ impl Engine {
         if before == (0, Mode::Soft) && mode == Mode::Shadow {
             bump(&self.inner.counters.shadow_on);
         }
+        self.inner.revoke_stale(&mut st, key);
         if let Some(v) = st.vcpus.get_mut(&vcpu) {
             v.context = key;
         }
@@ -840,33 +846,51 @@ impl Engine {
             .filter(|p| st.live_mut(slot).map.get(*p).is_some())
             .collect();
         self.inner.unmap_pages(&mut st, slot, &stale);
+        // Pages that still map what the run asks, revoked by an
+        // invalidation, get their rights back; the others are mapped.
+        let (revive, map): (Vec<GuestPage>, Vec<GuestPage>) = todo
+            .iter()
+            .map(|&i| first.plus(i).expect("checked above"))
+            .partition(|&p| {
+                let i = u64::from(p.number() - first.number());
+                st.live_mut(slot).map.revoked(p).is_some_and(|r| {
+                    r.host == hp.plus(i)
+                        && r.backing.fd == backing.fd
+                        && r.backing.offset == backing.offset + i * PAGE_SIZE
+                })
+            });
+        let revive = consecutive_runs(&revive);
+        let map = consecutive_runs(&map);
         // Worst case: every run of the todo list is a VMA plus a gap.
-        let runs = consecutive_runs(
-            &todo
-                .iter()
-                .map(|&i| first.plus(i).expect("checked above"))
-                .collect::<Vec<_>>(),
-        );
-        let worst_case = 2 * runs.len() as i64;
+        let worst_case = 2 * (revive.len() + map.len()) as i64;
         self.inner
             .ensure_budget(&mut st, slot, todo.len() as u64, |_| worst_case)?;
         self.inner.record_large(&mut st, slot, va, large_size)?;
         self.inner.held.mark(first, pages);
-        for (run_first, n) in runs {
+        let revived = revive.iter().map(|&r| (r, true));
+        for ((run_first, n), revived) in revived.chain(map.iter().map(|&r| (r, false))) {
             let i = u64::from(run_first.number() - first.number());
             let offset = backing.offset + i * PAGE_SIZE;
-            if let Err(e) = self.inner.region.map(
-                slot,
-                run_first,
-                n,
-                backing.fd,
-                offset,
-                prot,
-                false,
-                backing.dump,
-            ) {
+            let done = if revived {
+                self.inner.region.protect(slot, run_first, n, prot)
+            } else {
+                self.inner.region.map(
+                    slot,
+                    run_first,
+                    n,
+                    backing.fd,
+                    offset,
+                    prot,
+                    false,
+                    backing.dump,
+                )
+            };
+            if let Err(e) = done {
                 bump(&self.inner.counters.fill_refused);
                 return Err(Error::Map(e));
+            }
+            if revived {
+                self.inner.counters.revived.fetch_add(n, Ordering::Relaxed);
             }
             for k in 0..n {
                 let m = Mapping {
@@ -926,8 +950,9 @@ impl Engine {
             .map(|(s, _)| s)
             .collect();
         for slot in victims {
-            self.inner.drop_slot(&mut st, slot, vcpu, others);
+            self.inner.invalidate_slot(&mut st, slot, vcpu, others);
         }
+        self.inner.keep_spare_slots(&mut st);
         self.inner.rebuild_held(&st);
         let (t, now) = (&self.inner.tuning, self.inner.now());
         for s in st.spaces.values_mut() {
@@ -970,8 +995,9 @@ impl Engine {
             .map(|(s, _)| s)
             .collect();
         for slot in victims {
-            self.inner.drop_slot(&mut st, slot, vcpu, others);
+            self.inner.invalidate_slot(&mut st, slot, vcpu, others);
         }
+        self.inner.keep_spare_slots(&mut st);
         self.inner.rebuild_held(&st);
         self.inner.charge(&mut st, vcpu, Work::Flush);
     }
@@ -1029,7 +1055,7 @@ impl Engine {
         for slot in self.inner.slots_holding(&st, idxmap, first, pages) {
             if pages > FLUSH_RANGE_MAX_PAGES {
                 self.inner
-                    .drop_slot(&mut st, slot, vcpu, OtherVcpus::MayRun);
+                    .invalidate_slot(&mut st, slot, vcpu, OtherVcpus::MayRun);
             } else {
                 self.inner.drop_range(&mut st, slot, first, pages);
             }
@@ -1324,6 +1350,7 @@ impl Inner {
         let now = st.clock;
         let key = st.vcpu(vcpu)?.context;
         if let Some(s) = st.spaces.get(&key).and_then(|s| s.slots[idx.index()]) {
+            debug_assert!(!st.live_mut(s).stale, "{s:?} stale in a running space");
             st.live_mut(s).last_used = now;
             st.vcpus[&vcpu].show(&self.region, idx, s);
             return Ok(s);
@@ -1351,12 +1378,112 @@ impl Inner {
             idx,
             map: SlotMap::default(),
             last_used: now,
+            stale: false,
         });
         if let Some(s) = st.spaces.get_mut(&key) {
             s.slots[idx.index()] = Some(slot);
         }
         st.vcpus[&vcpu].show(&self.region, idx, slot);
         Ok(slot)
+    }
+
+    /// What a whole invalidation by `by` (everything, whole mmu indexes, an
+    /// ASID, a long range) does with a live slot.  Its mirror survives,
+    /// unusable, and each page comes back with one `mprotect` when a fill
+    /// finds the guest still maps it to the same RAM ([`Engine::fill`]):
+    /// Debian's kernels invalidate everything on every fork, exec and
+    /// exit, and most of what was mirrored (the shell that forks, the
+    /// kernel's linear map, the libraries) has not changed.  Refilling it
+    /// cost a fault and an `mmap`, and then a host page fault, for each
+    /// page; revalidating costs the fault and an `mprotect` that keeps the
+    /// host page-table entries.  Tracking writes to the guest's page
+    /// tables instead (as classic shadow paging does) would spare the
+    /// faults too, but needs every write to guest RAM watched, DMA
+    /// included; revalidation needs nothing the soft TLB does not do.
+    ///
+    /// A slot that a vCPU may use (its address space is running) is
+    /// revoked now, in one call over the span it mirrors; one that none
+    /// may use is only marked stale and revoked when a vCPU enters its
+    /// address space: an invalidation of everything would otherwise cost
+    /// a call per address space of the guest.
+    fn invalidate_slot(&self, st: &mut State, slot: SlotId, by: VcpuId, others: OtherVcpus) {
+        if !self.tuning.keep_mirrors {
+            self.drop_slot(st, slot, by, others);
+            return;
+        }
+        let Some(l) = st.live(slot) else {
+            return;
+        };
+        if l.map.mirrored_count() == 0 {
+            return;
+        }
+        let running = st.spaces.get(&l.space).is_some_and(|s| s.running() > 0);
+        if running {
+            self.revoke_slot(st, slot);
+        } else {
+            let l = st.live_mut(slot);
+            l.stale = true;
+            // Nothing reaches its pages before they are revoked: page
+            // flushes need not look at them.
+            l.map.forget_regions();
+        }
+    }
+
+    /// Revokes every page a live slot mirrors, with one `mprotect`.
+    fn revoke_slot(&self, st: &mut State, slot: SlotId) {
+        let l = st.live_mut(slot);
+        l.stale = false;
+        let Some((first, last)) = l.map.mirrored_span() else {
+            return;
+        };
+        let pages = u64::from(last.number() - first.number()) + 1;
+        if self.region.revoke(slot, first, pages).is_err() {
+            self.clear_in_place(st, slot);
+            return;
+        }
+        let map = &mut st.live_mut(slot).map;
+        let before = map.footprint();
+        let revoked = map.revoke_all();
+        let after = map.footprint();
+        st.account(before, after);
+        st.pages_now -= revoked.len() as u64;
+        for (page, m) in revoked {
+            st.rmap_remove(m.host, slot, page);
+        }
+        bump(&self.counters.slots_revoked);
+    }
+
+    /// Revokes the stale slots of the address space `key`, which a vCPU
+    /// is entering.
+    fn revoke_stale(&self, st: &mut State, key: SpaceId) {
+        let Some(slots) = st.spaces.get(&key).map(|s| s.slots) else {
+            return;
+        };
+        for slot in slots.into_iter().flatten() {
+            if st.live(slot).is_some_and(|l| l.stale) {
+                self.revoke_slot(st, slot);
+            }
+        }
+    }
+
+    /// Keeps [`SPARE_SLOTS`] slots free or on their way there: whole
+    /// invalidations no longer free slots (their mirrors survive), and a
+    /// new address space should find a slot without emptying one on its
+    /// vCPU's thread.  Retires the least recently used slots that no vCPU
+    /// may use; the reclaimer empties them.
+    fn keep_spare_slots(&self, st: &mut State) {
+        while st.free.len() + self.queue.len() < SPARE_SLOTS as usize {
+            let idle = |l: &Live| st.spaces.get(&l.space).is_none_or(|s| s.running() == 0);
+            let Some(victim) = st
+                .live_slots()
+                .filter(|(_, l)| idle(l))
+                .min_by_key(|(_, l)| l.last_used)
+                .map(|(s, _)| s)
+            else {
+                return;
+            };
+            self.retire(st, victim);
+        }
     }
 
     /// What an invalidation by `by` does with a live slot: nothing if it
@@ -1384,7 +1511,7 @@ impl Inner {
         else {
             return;
         };
-        st.pages_now -= live.map.len() as u64;
+        st.pages_now -= live.map.mirrored_count() as u64;
         self.queue.push(RetiredSlot {
             slot,
             map: live.map,
@@ -1401,7 +1528,7 @@ impl Inner {
             st.rmap_remove(m.host, slot, page);
         }
         st.account(map.footprint(), Footprint::default());
-        st.pages_now -= map.len() as u64;
+        st.pages_now -= map.mirrored_count() as u64;
     }
 
     /// Frees mapping budget: reclaims retired slots, then empties the

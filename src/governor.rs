@@ -74,6 +74,11 @@ pub struct Tuning {
     /// stretch of [`Tuning::promote_after`] on the soft TLB and still be
     /// shadowed at its end.
     pub quiet_blocks: u64,
+    /// Whether mirrors survive whole invalidations, revoked in bulk and
+    /// revalidated page by page, rather than being dropped (`keep=0` in
+    /// `ESPT_GOVERNOR` drops them, for comparison).  Not a governor
+    /// setting as such, but policy all the same.
+    pub keep_mirrors: bool,
 }
 
 const MS: u64 = 1_000_000;
@@ -102,6 +107,7 @@ impl Default for Tuning {
             fault_cost: 5 * US,
             call_cost: 10 * US,
             quiet_blocks: 100,
+            keep_mirrors: true,
         }
     }
 }
@@ -116,7 +122,7 @@ impl fmt::Display for TuningError {
             f,
             "invalid ESPT_GOVERNOR {:?}: expected \"off\", \"on\" or comma-separated \
              key=value with keys promote_ms, window_ms, share_pct, backoff_ms, \
-             backoff_max_ms, forget_ms, fault_us, call_us, quiet_blocks",
+             backoff_max_ms, forget_ms, fault_us, call_us, quiet_blocks, keep",
             self.0
         )
     }
@@ -152,6 +158,7 @@ impl FromStr for Tuning {
                 "fault_us" => t.fault_cost = v * US,
                 "call_us" => t.call_cost = v * US,
                 "quiet_blocks" => t.quiet_blocks = v,
+                "keep" if v <= 1 => t.keep_mirrors = v == 1,
                 _ => return Err(err()),
             }
         }

@@ -55,8 +55,9 @@ const SLOT_PAGES: u64 = SLOT_SPAN / PAGE_SIZE;
 /// time, every one in every address space of the vCPU, and almost all of
 /// them are mirrored in none: one bit per region answers that for a slot
 /// in a few nanoseconds, where the page maps cost a few hundred.  Bits are
-/// set with every page recorded and cleared only with the whole map, so
-/// a clear bit is never wrong.
+/// set with every page recorded and cleared only when no page of the slot
+/// is mirrored any more (emptied, or all revoked at once: a revoked page
+/// needs no flush), so a clear bit is never wrong.
 #[derive(Debug)]
 pub struct Regions(Box<[u64; Regions::WORDS]>);
 
@@ -182,7 +183,7 @@ struct Adjacency {
 
 impl SlotMap {
     /// Pages mirrored.
-    pub fn len(&self) -> usize {
+    pub fn mirrored_count(&self) -> usize {
         self.live
     }
 
@@ -342,6 +343,64 @@ impl SlotMap {
         (!e.revoked).then_some(e.mapping)
     }
 
+    /// The first and last mirrored pages, if any.
+    pub fn mirrored_span(&self) -> Option<(GuestPage, GuestPage)> {
+        let mut live = self.pages.iter().filter(|(_, e)| !e.revoked);
+        let first = *live.next()?.0;
+        let last = self
+            .pages
+            .iter()
+            .rev()
+            .find(|(_, e)| !e.revoked)
+            .map_or(first, |(p, _)| *p);
+        Some((first, last))
+    }
+
+    /// Marks every mirrored page revoked, after one `mprotect` made the
+    /// whole slot `PROT_NONE`; returns what they mirrored.  Their regions
+    /// and large pages are forgotten: a revoked page needs no page flush
+    /// (it faults whatever the guest changed, and a fill compares it with
+    /// the new translation), so flushes that meet only revoked pages skip
+    /// the slot.
+    pub fn revoke_all(&mut self) -> Vec<(GuestPage, Mapping)> {
+        let mut revoked = Vec::with_capacity(self.live);
+        for (p, e) in self.pages.iter_mut().filter(|(_, e)| !e.revoked) {
+            e.revoked = true;
+            revoked.push((*p, e.mapping));
+        }
+        self.live = 0;
+        self.forget_regions();
+        self.recount_adjacency();
+        revoked
+    }
+
+    /// Forgets where the slot mirrors: for a slot whose every page will be
+    /// revoked before anything can reach it again.
+    pub fn forget_regions(&mut self) {
+        self.large.clear();
+        self.regions = Regions::default();
+    }
+
+    /// Recomputes `continued` and `touching` from the pages in order.
+    fn recount_adjacency(&mut self) {
+        let (mut continued, mut touching) = (0, 0);
+        let mut prev: Option<(GuestPage, &Entry)> = None;
+        for (p, e) in &self.pages {
+            if let Some((pp, pe)) = prev {
+                if pp.plus(1) == Some(*p) {
+                    if pe.continued_by(e) {
+                        continued += 1;
+                    } else {
+                        touching += 1;
+                    }
+                }
+            }
+            prev = Some((*p, e));
+        }
+        self.continued = continued;
+        self.touching = touching;
+    }
+
     pub fn set_prot(&mut self, page: GuestPage, prot: Prot) {
         if let Some(mut e) = self.take(page) {
             debug_assert!(!e.revoked);
@@ -371,9 +430,8 @@ impl SlotMap {
         self.pages.range((Bound::Included(first), upper))
     }
 
-    /// Whether the slot may hold something of `[first, first + pages)`, a
-    /// page (mirrored or revoked) or a large page: `false` is certain,
-    /// `true` says to look.
+    /// Whether the slot may mirror something of `[first, first + pages)`,
+    /// a page or a large page: `false` is certain, `true` says to look.
     pub fn may_hold(&self, first: GuestPage, pages: u64) -> bool {
         self.regions.any(first, pages)
     }
@@ -483,16 +541,48 @@ mod tests {
     }
 
     #[test]
+    fn revoking_everything_keeps_the_pages_and_merges_their_vmas() {
+        let mut s = SlotMap::default();
+        // [10-11 rw][12 ro] at consecutive offsets, [20 rw], and 30
+        // revoked already.
+        s.insert(page(10), mapping(100, Prot::ReadWrite));
+        s.insert(page(11), mapping(101, Prot::ReadWrite));
+        s.insert(page(12), mapping(102, Prot::ReadOnly));
+        s.insert(page(20), mapping(7, Prot::ReadWrite));
+        s.insert(page(30), mapping(8, Prot::ReadWrite));
+        s.revoke(page(30));
+        s.record_large(page(16), 16);
+        assert_eq!(s.vmas(), 2 * 4 - 1);
+        assert_eq!(s.mirrored_span(), Some((page(10), page(20))));
+        let mut revoked = s.revoke_all();
+        revoked.sort_by_key(|(p, _)| *p);
+        let pages: Vec<GuestPage> = revoked.iter().map(|(p, _)| *p).collect();
+        assert_eq!(pages, [page(10), page(11), page(12), page(20)]);
+        assert_eq!(revoked[2].1, mapping(102, Prot::ReadOnly));
+        // 10-12 are one VMA now, 20 and 30 one each, with their gaps.
+        assert_eq!((s.mirrored_count(), s.revoked_count(), s.vmas()), (0, 5, 6));
+        assert_eq!(s.mirrored_span(), None);
+        assert_eq!(s.revoked(page(12)), Some(&mapping(102, Prot::ReadOnly)));
+        assert!(!s.may_hold(page(10), 32), "nothing mirrored to flush");
+        assert_eq!(s.large_count(), 0);
+        // A page brought back is mirrored, and flushes see it again.
+        s.insert(page(11), mapping(101, Prot::ReadWrite));
+        assert_eq!(s.mirrored_span(), Some((page(11), page(11))));
+        assert!(s.may_hold(page(11), 1));
+        assert_eq!(s.vmas(), 8);
+    }
+
+    #[test]
     fn revoked_pages_keep_their_vmas_until_replaced_or_removed() {
         let mut s = SlotMap::default();
         for i in 0..4 {
             s.insert(page(10 + i), mapping(100 + u64::from(i), Prot::ReadWrite));
         }
-        assert_eq!((s.len(), s.vmas()), (4, 2));
+        assert_eq!((s.mirrored_count(), s.vmas()), (4, 2));
         // Revoking one page in the middle of a run splits it in three
         // VMAs side by side: [gap][10-11 rw][12 none][13 rw][gap].
         assert_eq!(s.revoke(page(12)), Some(mapping(102, Prot::ReadWrite)));
-        assert_eq!((s.len(), s.vmas()), (3, 4));
+        assert_eq!((s.mirrored_count(), s.vmas()), (3, 4));
         assert!(s.get(page(12)).is_none());
         assert_eq!(s.revoked(page(12)), Some(&mapping(102, Prot::ReadWrite)));
         assert!(s.has_revoked());
@@ -501,26 +591,26 @@ mod tests {
         assert_eq!(s.iter().count(), 3);
         // Revoked neighbours at consecutive offsets merge.
         s.revoke(page(13));
-        assert_eq!((s.len(), s.vmas()), (2, 3));
+        assert_eq!((s.mirrored_count(), s.vmas()), (2, 3));
         // Mapping the same page again over a revoked one: back to one run.
         let back = mapping(102, Prot::ReadWrite);
         assert_eq!(s.vma_delta_of_insert(page(12), &back), 0);
         s.insert(page(12), back);
-        assert_eq!((s.len(), s.vmas()), (3, 3));
+        assert_eq!((s.mirrored_count(), s.vmas()), (3, 3));
         // Another page over a revoked one: [10-12 rw][13 none -> 900 rw].
         let other = mapping(900, Prot::ReadWrite);
         assert_eq!(s.vma_delta_of_insert(page(13), &other), 0);
         s.insert(page(13), other);
-        assert_eq!((s.len(), s.vmas()), (4, 3));
+        assert_eq!((s.mirrored_count(), s.vmas()), (4, 3));
         assert!(!s.has_revoked());
         // Removing a revoked page gives its VMA back to the reservation.
         s.revoke(page(13));
         assert_eq!(s.remove(page(13)), None, "it was not mirrored");
-        assert_eq!((s.len(), s.vmas()), (3, 2));
+        assert_eq!((s.mirrored_count(), s.vmas()), (3, 2));
         for i in 10..13 {
             s.revoke(page(i));
         }
-        assert_eq!((s.len(), s.vmas()), (0, 2));
+        assert_eq!((s.mirrored_count(), s.vmas()), (0, 2));
         assert!(!s.is_empty(), "revoked pages still hold a VMA");
     }
 

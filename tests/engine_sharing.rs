@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use espt::engine::{ContextKey, OtherVcpus};
+use espt::engine::{Config, ContextKey, Engine, OtherVcpus};
 use espt::space::Tables;
 use espt::types::PAGE_SIZE;
 use espt::IdxMap;
@@ -70,11 +70,10 @@ fn a_switch_finds_the_mirror_another_vcpu_made() {
     assert_eq!(jit.load(b.base(0), 0x2000, 8), Some(marker(2)));
 }
 
-/// Flushes of one vCPU reach the mirror the other uses.  While the other
-/// may be running, a mirror it uses is emptied where it is (its table,
-/// and any base it holds in a register, still reach its own address
-/// space); with every other vCPU stopped, it is retired and their tables
-/// show the empty slot.
+/// Flushes of one vCPU reach the mirror the other uses.  A whole flush
+/// revokes the mirror where it is, whether the other may be running or
+/// not: its table, and any base it holds in a register, still reach its
+/// own address space, whose pages fault until a fill revalidates them.
 #[test]
 fn flushes_reach_every_vcpu_of_an_address_space() {
     let e = engine(2);
@@ -96,7 +95,48 @@ fn flushes_reach_every_vcpu_of_an_address_space() {
     e.flush_page(a.id, IdxMap::ALL, 0x1000);
     assert_eq!(jit.load(b.base(0), 0x1000, 8), None);
     assert_eq!(jit.load(b.base(0), 0x3000, 8), Some(marker(3)));
-    // A whole flush on a, b may run: emptied in place.
+    // A whole flush on a, b may run: revoked in place.
+    let slot = e.slot_of(b.id, idx(0)).unwrap();
+    let base = b.base(0);
+    e.flush_all(a.id);
+    let s = e.stats();
+    assert_eq!((s.shared_clears, s.slots_retired), (0, 0), "{s:?}");
+    assert_eq!(s.pages_mapped_now, 0, "{s:?}");
+    assert_eq!(e.slot_of(b.id, idx(0)), Some(slot));
+    assert_eq!(b.base(0), base);
+    assert_eq!(jit.load(b.base(0), 0x3000, 8), None);
+    // The same with the others stopped; b's fill revalidates for both.
+    fill_both();
+    assert_eq!(e.stats().revived, s.revived + 2);
+    e.flush_mmuidx(a.id, IdxMap::ALL, OtherVcpus::Stopped);
+    assert_eq!(e.slot_of(b.id, idx(0)), Some(slot));
+    assert_eq!(jit.load(b.base(0), 0x3000, 8), None);
+    e.fill(b.id, idx(0), 0x3000, PAGE_SIZE, ram.page_addr(3), RW)
+        .unwrap();
+    assert_eq!(jit.load(a.base(0), 0x3000, 8), Some(marker(3)));
+}
+
+/// With mirrors dropped at whole flushes (`keep=0`): while the other
+/// vCPU may be running, a mirror it uses is emptied where it is; with
+/// every other vCPU stopped, it is retired and their tables show the
+/// empty slot.
+#[test]
+fn dropped_mirrors_are_emptied_in_place_or_retired() {
+    let mut config = Config::new(2);
+    config.governor.keep_mirrors = false;
+    let e = Engine::new(config).unwrap();
+    let ram = GuestRam::new(4);
+    ram.register(&e);
+    let (a, b) = (TestVcpu::new(&e, 0), TestVcpu::new(&e, 1));
+    let fill_both = || {
+        for cpu in [&a, &b] {
+            e.fill(cpu.id, idx(0), 0x3000, PAGE_SIZE, ram.page_addr(3), RW)
+                .unwrap();
+        }
+    };
+    fill_both();
+    let jit = Jit::new();
+    on_miss(|_| None);
     let slot = e.slot_of(b.id, idx(0)).unwrap();
     let base = b.base(0);
     e.flush_all(a.id);
@@ -105,7 +145,6 @@ fn flushes_reach_every_vcpu_of_an_address_space() {
     assert_eq!(e.slot_of(b.id, idx(0)), Some(slot));
     assert_eq!(b.base(0), base);
     assert_eq!(jit.load(b.base(0), 0x3000, 8), None);
-    // The same with the others stopped: retired, tables emptied.
     fill_both();
     e.flush_mmuidx(a.id, IdxMap::ALL, OtherVcpus::Stopped);
     let s = e.stats();
@@ -114,6 +153,7 @@ fn flushes_reach_every_vcpu_of_an_address_space() {
     assert_ne!(b.base(0), base);
     assert_eq!(b.base(0), a.base(0));
     assert_eq!(jit.load(b.base(0), 0x3000, 8), None);
+    assert_eq!(s.revived, 0, "{s:?}");
 }
 
 /// A flush of one ASID from one vCPU drops that address space's mirror

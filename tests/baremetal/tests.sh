@@ -16,6 +16,21 @@ for _bm in "${BAREMETAL_PROGRAMS[@]}"; do
 done
 unset _bm
 
+# Translations behind TLBIALL and TLBIASID (revalidate.c): unchanged pages
+# come back by revalidation, which the shadow run must show (its espt_exit
+# line counts the pages revived); changed pages, reduced rights, pages
+# remapped behind TLBIASID and moved global mappings must not.  On one
+# vCPU and, sharing the mirror with an idle second, on two.
+for _smp in 1 2; do
+    _name=baremetal/revalidate
+    [ "$_smp" = 1 ] || _name=$_name-smp$_smp
+    GUEST_EXPECT_REVIVED=1 guest_test "$_name" 60 0 '^PASS revalidate' -- \
+        -M virt -cpu cortex-a15 -smp "$_smp" -m 256M -nographic -nic none \
+        -semihosting-config enable=on,target=native \
+        -kernel "$BAREMETAL_OUT/revalidate.elf"
+done
+unset _smp _name
+
 # A program that resets the machine with PSCI SYSTEM_RESET and runs again
 # from its entry (reset_rekey.c): after the reset, ASID 0 and then ASID 7,
 # reached by a TTBR0 write alone, must each see its own pages.  On two
