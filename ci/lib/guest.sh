@@ -82,6 +82,12 @@ _guest_espt_used() {
     if [ "$mode" != on ] && { [ $((fills + run_fills)) -eq 0 ] || [ "$redirects" -eq 0 ]; }; then
         echo -n " espt=$mode: the shadow was not used (fills $fills, run fills $run_fills, redirects $redirects);"
     fi
+    # GUEST_EXPECT_REVIVED=1: a test of mirrors kept across invalidations
+    # must have brought some back (the shadow mode keeps them all).
+    if [ "${GUEST_EXPECT_REVIVED:-0}" = 1 ] && [ "$mode" = shadow ] &&
+        ! [[ $line =~ \ revived\ [1-9] ]]; then
+        echo -n " espt=$mode: no page was revalidated ($line);"
+    fi
 }
 
 # _guest_take_trace BASE.MODE: a test that sends QEMU's log to its
