@@ -171,6 +171,36 @@ PF=$(perl -e 'my $n = shift; my ($sum, $want) = (0, 0);
     print "$sum $want"' "$PERL_FORKS")
 echo "  perl fork/exec/wait exit status sum: ${PF% *}"
 expect processes "exit statuses" "${PF% *}" "${PF#* }"
+# fork and copy-on-write: parent and child write the same pages of a
+# 1 MiB buffer, in turn, and each must see its own writes and none of the
+# other's (the kernel write-protects both copies and flushes the TLB).
+COW=$(perl -e 'my ($n, $pages) = (shift, 256); my $buf = "P" x (4096 * $pages);
+    my $good = 0;
+    for my $i (1 .. $n) {
+        my $tag = chr(65 + $i % 26);
+        pipe(my $cr, my $pw) or die "pipe: $!"; pipe(my $pr, my $cw) or die "pipe: $!";
+        my $pid = fork // die "fork: $!";
+        if (!$pid) {
+            close $pw; close $pr;
+            substr($buf, 4096 * $_, 1) = $tag for 0 .. $pages - 1;
+            syswrite $cw, "w"; sysread $cr, my $go, 1;
+            my $ok = 1;
+            for (0 .. $pages - 1) { $ok = 0 if substr($buf, 4096 * $_, 2) ne "${tag}P" }
+            exit($ok ? 0 : 1);
+        }
+        close $cw; close $cr;
+        sysread $pr, my $done, 1;
+        substr($buf, 4096 * $_ + 1, 1) = "Q" for 0 .. $pages - 1;
+        syswrite $pw, "g";
+        waitpid($pid, 0) == $pid or die "waitpid";
+        my $ok = $? == 0;
+        for (0 .. $pages - 1) { $ok = 0 if substr($buf, 4096 * $_, 2) ne "PQ" }
+        substr($buf, 4096 * $_ + 1, 1) = "P" for 0 .. $pages - 1;
+        $good++ if $ok;
+    }
+    print "$good $n"' "$((FORKS / 10))")
+echo "  fork/COW: ${COW% *} of ${COW#* } parent/child pairs saw their own writes only"
+expect processes "fork/COW pairs" "$COW" "$((FORKS / 10)) $((FORKS / 10))"
 PIPE=$(seq 1 "$((FORKS * 50))" | gawk '{ s += $1 } END { print s }')
 expect processes "seq | gawk sum" "$PIPE" "$(( FORKS * 50 * (FORKS * 50 + 1) / 2 ))"
 
