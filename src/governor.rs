@@ -120,7 +120,7 @@ impl fmt::Display for TuningError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid ESPT_GOVERNOR {:?}: expected \"off\", \"on\" or comma-separated \
+            "invalid ESPT_GOVERNOR {:?}: expected \"off\", \"on\" and comma-separated \
              key=value with keys promote_ms, window_ms, share_pct, backoff_ms, \
              backoff_max_ms, forget_ms, fault_us, call_us, quiet_blocks, keep",
             self.0
@@ -133,19 +133,25 @@ impl std::error::Error for TuningError {}
 impl FromStr for Tuning {
     type Err = TuningError;
 
-    /// `off`, `on`, or e.g. `promote_ms=50,share_pct=10`.
+    /// `off`, `on`, or e.g. `promote_ms=50,share_pct=10`, `off,keep=0`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || TuningError(s.to_string());
         let mut t = Tuning::default();
-        match s.trim() {
-            "off" => {
-                t.enabled = false;
-                return Ok(t);
-            }
-            "on" | "" => return Ok(t),
-            _ => {}
+        if s.trim().is_empty() {
+            return Ok(t);
         }
         for kv in s.split(',') {
+            match kv.trim() {
+                "off" => {
+                    t.enabled = false;
+                    continue;
+                }
+                "on" => {
+                    t.enabled = true;
+                    continue;
+                }
+                _ => {}
+            }
             let (k, v) = kv.split_once('=').ok_or_else(err)?;
             let v: u64 = v.trim().parse().map_err(|_| err())?;
             match k.trim() {
@@ -563,5 +569,10 @@ mod tests {
         assert!("window_ms=0".parse::<Tuning>().is_err());
         let e = "x=1".parse::<Tuning>().unwrap_err().to_string();
         assert!(e.contains("ESPT_GOVERNOR"), "{e}");
+        let t: Tuning = "off,keep=0".parse().unwrap();
+        assert!(!t.enabled && !t.keep_mirrors);
+        assert!(Tuning::default().keep_mirrors);
+        assert!("keep=2".parse::<Tuning>().is_err());
+        assert!("off,".parse::<Tuning>().is_err());
     }
 }

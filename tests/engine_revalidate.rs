@@ -6,21 +6,35 @@ mod common;
 
 use common::*;
 use espt::abi::ESPT_PROT_READ;
-use espt::engine::{ContextKey, OtherVcpus};
+use espt::engine::{ContextKey, Engine, OtherVcpus};
 use espt::types::PAGE_SIZE;
 use espt::IdxMap;
+
+/// An engine with one vCPU, `pages` of registered guest RAM, and JIT code
+/// whose misses give up.
+struct Rig {
+    e: Engine,
+    ram: GuestRam,
+    cpu: TestVcpu,
+    jit: Jit,
+}
+
+fn rig(pages: u64) -> Rig {
+    let e = engine(1);
+    let ram = GuestRam::new(pages);
+    ram.register(&e);
+    let cpu = TestVcpu::new(&e, 0);
+    let jit = Jit::new();
+    on_miss(|_| None);
+    Rig { e, ram, cpu, jit }
+}
 
 /// An address space no vCPU runs is only marked stale by a whole flush;
 /// its pages are revoked when a vCPU enters it again, and come back by
 /// revalidation.
 #[test]
 fn a_stale_address_space_is_revoked_when_entered() {
-    let e = engine(1);
-    let ram = GuestRam::new(4);
-    ram.register(&e);
-    let cpu = TestVcpu::new(&e, 0);
-    let jit = Jit::new();
-    on_miss(|_| None);
+    let Rig { e, ram, cpu, jit } = rig(4);
     e.switch_context(cpu.id, ContextKey(1));
     e.fill(cpu.id, idx(0), 0x1000, PAGE_SIZE, ram.page_addr(1), RW)
         .unwrap();
@@ -49,12 +63,7 @@ fn a_stale_address_space_is_revoked_when_entered() {
 /// and a store faults.
 #[test]
 fn revalidation_takes_the_rights_of_the_new_translation() {
-    let e = engine(1);
-    let ram = GuestRam::new(4);
-    ram.register(&e);
-    let cpu = TestVcpu::new(&e, 0);
-    let jit = Jit::new();
-    on_miss(|_| None);
+    let Rig { e, ram, cpu, jit } = rig(4);
     e.fill(cpu.id, idx(0), 0x1000, PAGE_SIZE, ram.page_addr(1), RW)
         .unwrap();
     assert!(jit.store(cpu.base(0), 0x1008, 8, 7));
@@ -84,12 +93,7 @@ fn revalidation_takes_the_rights_of_the_new_translation() {
 /// do not.
 #[test]
 fn a_run_is_revalidated_where_it_still_maps_the_same_ram() {
-    let e = engine(1);
-    let ram = GuestRam::new(40);
-    ram.register(&e);
-    let cpu = TestVcpu::new(&e, 0);
-    let jit = Jit::new();
-    on_miss(|_| None);
+    let Rig { e, ram, cpu, jit } = rig(40);
     let va = 0x10_0000;
     e.fill_run(cpu.id, idx(1), va, 16, 16 * PAGE_SIZE, ram.page_addr(0), RW)
         .unwrap();
@@ -131,12 +135,7 @@ fn a_run_is_revalidated_where_it_still_maps_the_same_ram() {
 /// holds only revoked pages, and the slot's page stays revoked.
 #[test]
 fn page_flushes_skip_revoked_mirrors() {
-    let e = engine(1);
-    let ram = GuestRam::new(4);
-    ram.register(&e);
-    let cpu = TestVcpu::new(&e, 0);
-    let jit = Jit::new();
-    on_miss(|_| None);
+    let Rig { e, ram, cpu, jit } = rig(4);
     e.fill(cpu.id, idx(0), 0x1000, PAGE_SIZE, ram.page_addr(1), RW)
         .unwrap();
     e.flush_all(cpu.id);
