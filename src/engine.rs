@@ -927,16 +927,18 @@ impl Engine {
             .is_some_and(|l| l.map.any_in(first, len.div_ceil(PAGE_SIZE)))
     }
 
-    /// Drops everything mirrored, in every address space (cheaply: see
-    /// [`crate::reclaim`]).  Other vCPUs may be running.
+    /// Invalidates everything mirrored, in every address space: revoked,
+    /// to be revalidated (`Inner::invalidate_slot`).  Other vCPUs may be
+    /// running.
     pub fn flush_all(&self, vcpu: VcpuId) {
         self.flush_mmuidx_inner(vcpu, IdxMap::ALL, OtherVcpus::MayRun);
         bump(&self.inner.counters.flush_all);
     }
 
-    /// Drops the mirrors of the mmu indexes of `idxmap`, in every address
-    /// space: any vCPU may run any of them next, and after its own
-    /// invalidation it must see none of what was invalidated.
+    /// Invalidates the mirrors of the mmu indexes of `idxmap`, in every
+    /// address space (`Inner::invalidate_slot`): any vCPU may run any of
+    /// them next, and after its own invalidation it must see none of what
+    /// was invalidated.
     pub fn flush_mmuidx(&self, vcpu: VcpuId, idxmap: IdxMap, others: OtherVcpus) {
         self.flush_mmuidx_inner(vcpu, idxmap, others);
         bump(&self.inner.counters.flush_mmuidx);
@@ -970,7 +972,8 @@ impl Engine {
     }
 
     /// The guest invalidated the non-global translations of one ASID
-    /// (TLBIASID): drops the slots of the address space `vcpu` runs and
+    /// (TLBIASID): invalidates (`Inner::invalidate_slot`) the slots of
+    /// the address space `vcpu` runs and
     /// of every other whose key, masked by `mask`, is `value` (the mask
     /// keeps the bits of the key that hold the ASID the operation names).
     /// QEMU's soft TLB, not tagged with ASIDs, flushes all it holds; the
