@@ -262,6 +262,12 @@ impl State {
         }
     }
 
+    /// Whether a vCPU runs the address space `space` now: its table may
+    /// show that space's slots.
+    fn runs(&self, space: &SpaceId) -> bool {
+        self.spaces.get(space).is_some_and(|s| s.running() > 0)
+    }
+
     /// Whether `slot` may be given to another address space now (by
     /// `by`, on its own thread): no other vCPU runs its address space, or
     /// none runs at all.  Otherwise one may hold its base in a register
@@ -687,11 +693,7 @@ impl Engine {
         // The guest maps again the page it had there before (an access
         // flag or permission change, say): give the revoked mapping its
         // rights back, one mprotect instead of a new mapping.
-        let revived = st
-            .live_mut(slot)
-            .map
-            .revoked(page)
-            .is_some_and(|r| r.host == hp && r.backing == backing);
+        let revived = st.live_mut(slot).map.revives_as(page, &m);
         self.inner.held.mark(page, 1);
         let done = if revived {
             self.inner.region.protect(slot, page, 1, prot)
@@ -846,6 +848,15 @@ impl Engine {
             .filter(|p| st.live_mut(slot).map.get(*p).is_some())
             .collect();
         self.inner.unmap_pages(&mut st, slot, &stale);
+        // What the run's page `i` mirrors.
+        let mapping = |i: u64| Mapping {
+            host: hp.plus(i),
+            backing: crate::ram::Backing {
+                offset: backing.offset + i * PAGE_SIZE,
+                ..backing
+            },
+            prot,
+        };
         // Pages that still map what the run asks, revoked by an
         // invalidation, get their rights back; the others are mapped.
         let (revive, map): (Vec<GuestPage>, Vec<GuestPage>) = todo
@@ -853,11 +864,7 @@ impl Engine {
             .map(|&i| first.plus(i).expect("checked above"))
             .partition(|&p| {
                 let i = u64::from(p.number() - first.number());
-                st.live_mut(slot).map.revoked(p).is_some_and(|r| {
-                    r.host == hp.plus(i)
-                        && r.backing.fd == backing.fd
-                        && r.backing.offset == backing.offset + i * PAGE_SIZE
-                })
+                st.live_mut(slot).map.revives_as(p, &mapping(i))
             });
         let revive = consecutive_runs(&revive);
         let map = consecutive_runs(&map);
@@ -893,16 +900,8 @@ impl Engine {
                 self.inner.counters.revived.fetch_add(n, Ordering::Relaxed);
             }
             for k in 0..n {
-                let m = Mapping {
-                    host: hp.plus(i + k),
-                    backing: crate::ram::Backing {
-                        offset: offset + k * PAGE_SIZE,
-                        ..backing
-                    },
-                    prot,
-                };
-                self.inner
-                    .insert(&mut st, slot, run_first.plus(k).expect("in range"), m);
+                let page = run_first.plus(k).expect("in range");
+                self.inner.insert(&mut st, slot, page, mapping(i + k));
             }
         }
         bump(&self.inner.counters.run_fills);
@@ -1420,8 +1419,7 @@ impl Inner {
         if l.map.mirrored_count() == 0 {
             return;
         }
-        let running = st.spaces.get(&l.space).is_some_and(|s| s.running() > 0);
-        if running {
+        if st.runs(&l.space) {
             self.revoke_slot(st, slot);
         } else {
             let l = st.live_mut(slot);
@@ -1453,7 +1451,6 @@ impl Inner {
         for (page, m) in revoked {
             st.rmap_remove(m.host, slot, page);
         }
-        bump(&self.counters.slots_revoked);
     }
 
     /// Revokes the stale slots of the address space `key`, which a vCPU
@@ -1476,10 +1473,9 @@ impl Inner {
     /// may use; the reclaimer empties them.
     fn keep_spare_slots(&self, st: &mut State) {
         while st.free.len() + self.queue.len() < SPARE_SLOTS as usize {
-            let idle = |l: &Live| st.spaces.get(&l.space).is_none_or(|s| s.running() == 0);
             let Some(victim) = st
                 .live_slots()
-                .filter(|(_, l)| idle(l))
+                .filter(|(_, l)| !st.runs(&l.space))
                 .min_by_key(|(_, l)| l.last_used)
                 .map(|(s, _)| s)
             else {

@@ -230,6 +230,13 @@ impl SlotMap {
             .map(|e| &e.mapping)
     }
 
+    /// Whether `page` is revoked and mapped the RAM page `m` maps: giving
+    /// it `m`'s rights is then enough to mirror `m`.
+    pub fn revives_as(&self, page: GuestPage, m: &Mapping) -> bool {
+        self.revoked(page)
+            .is_some_and(|r| r.host == m.host && r.backing == m.backing)
+    }
+
     /// What `page` mirrored before it was revoked.
     pub fn revoked(&self, page: GuestPage) -> Option<&Mapping> {
         self.pages

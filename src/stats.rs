@@ -40,7 +40,6 @@ counters!(
     write_protects,
     evictions,
     slots_retired,
-    slots_revoked,
     slots_reclaimed,
     slot_switches,
     shadow_on,
